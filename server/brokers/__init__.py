@@ -1,0 +1,1 @@
+"""Brokers that carry notifications to every server instance."""

@@ -1,0 +1,1 @@
+"""OpenTelemetry setup and conventions shared by the server and the load tests."""
