@@ -1,0 +1,90 @@
+"""The upgrade decision: who may open a socket, settled before any upgrade.
+
+Pure: it reads request facts and returns either an :class:`Identity` or a
+:class:`Refusal` with the HTTP status, a machine-readable reason and a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from wsharness.tokens import Identity, InvalidToken, TokenVerifier
+
+SUPPORTED_VERSION = "13"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An upgrade answered with an HTTP error instead of 101."""
+
+    status: int
+    reason: str  # also the metric outcome
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Whether the instance takes another socket right now."""
+
+    open_connections: int
+    max_connections: int
+    draining: bool
+    retry_after_seconds: int = 5
+
+
+def check_websocket_request(method: str, headers: Mapping[str, str]) -> Refusal | None:
+    """400 for a request that is not a WebSocket upgrade, 426 for a wrong version."""
+    upgrade = headers.get("Upgrade", "").lower()
+    connection = headers.get("Connection", "").lower()
+    if method != "GET" or upgrade != "websocket" or "upgrade" not in connection:
+        return Refusal(400, "bad_request", "expected a WebSocket upgrade (GET, Upgrade)")
+    if not headers.get("Sec-WebSocket-Key"):
+        return Refusal(400, "bad_request", "missing Sec-WebSocket-Key")
+    if headers.get("Sec-WebSocket-Version") != SUPPORTED_VERSION:
+        return Refusal(
+            426,
+            "upgrade_required",
+            f"unsupported WebSocket version; use {SUPPORTED_VERSION}",
+            {"Sec-WebSocket-Version": SUPPORTED_VERSION},
+        )
+    return None
+
+
+def check_capacity(capacity: Capacity) -> Refusal | None:
+    """503 with Retry-After while draining or full."""
+    retry = {"Retry-After": str(capacity.retry_after_seconds)}
+    if capacity.draining:
+        return Refusal(503, "draining", "instance is draining; reconnect elsewhere", retry)
+    if capacity.open_connections >= capacity.max_connections:
+        return Refusal(503, "full", "instance is at its connection limit", retry)
+    return None
+
+
+def check_origin(origin: str | None, allowed: list[str]) -> Refusal | None:
+    """403 for a browser Origin outside the allow-list (no list or no Origin: allowed)."""
+    if allowed and origin is not None and origin not in allowed:
+        return Refusal(403, "forbidden_origin", f"origin {origin!r} is not allowed")
+    return None
+
+
+def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The token from ``Authorization: Bearer`` or ``?access_token=``."""
+    authorization = headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return query.get("access_token") or None
+
+
+def authenticate(token: str | None, verifier: TokenVerifier) -> Identity | Refusal:
+    """401 for a missing, invalid or expired token; the identity otherwise."""
+    if token is None:
+        return Refusal(
+            401, "unauthorized", "missing token (Authorization: Bearer or ?access_token=)"
+        )
+    try:
+        return verifier.verify(token)
+    except InvalidToken as exc:
+        return Refusal(401, "unauthorized", str(exc))

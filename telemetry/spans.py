@@ -1,0 +1,131 @@
+"""The server's spans: where each starts, what it is linked to, what it records.
+
+- ``ws.handshake``: short, a child of the upgrade request's ``traceparent``.
+- ``ws.connection``: the socket's life, a sibling of the handshake in the caller's
+  trace, ended at close with the close code, who closed, and counts each way.
+- ``ws.receive``: one inbound frame.  It *links* to the connection span instead of
+  nesting under it, so an hours-long connection never grows an unbounded trace; a
+  ``publish`` frame carrying a ``traceparent`` makes it a child of the publisher.
+- ``ws.fanout``: one notification handed to every subscribed socket, a child of the
+  publisher's context carried inside the notification; the ``message`` frames carry
+  the fan-out's own ``traceparent`` so receivers can link to it.
+
+Without a configured SDK every call here is a cheap no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+from telemetry import names
+from wsharness.protocol import TRACEPARENT
+
+_tracer = trace.get_tracer("wsharness.server")
+
+
+def start_handshake(headers: Mapping[str, str], peer: str | None) -> Span:
+    """Start the handshake span under the caller's ``traceparent`` (if any)."""
+    parent = propagate.extract(headers)
+    span = _tracer.start_span(names.SPAN_HANDSHAKE, context=parent, kind=SpanKind.SERVER)
+    if peer and span.is_recording():
+        span.set_attribute(names.ATTR_PEER_ADDRESS, peer)
+    return span
+
+
+def finish_handshake(span: Span, outcome: str, status: int, reason: str = "") -> None:
+    if span.is_recording():
+        span.set_attribute(names.ATTR_OUTCOME, outcome)
+        span.set_attribute(names.ATTR_HTTP_STATUS, status)
+        if reason:
+            span.set_attribute(names.ATTR_REASON, reason)
+        if status >= 400:
+            span.set_status(Status(StatusCode.ERROR, reason or outcome))
+    span.end()
+
+
+def start_connection(headers: Mapping[str, str], connection_id: str, sub: str) -> Span:
+    """Start the connection-life span in the caller's trace."""
+    parent = propagate.extract(headers)
+    span = _tracer.start_span(names.SPAN_CONNECTION, context=parent, kind=SpanKind.SERVER)
+    if span.is_recording():
+        span.set_attribute(names.ATTR_CONNECTION_ID, connection_id)
+        span.set_attribute(names.ATTR_SUBJECT, sub)
+    return span
+
+
+def finish_connection(
+    span: Span,
+    code: int,
+    initiator: str,
+    counts: tuple[int, int, int, int],
+) -> None:
+    """End the connection span; ``counts``: messages in/out, bytes in/out."""
+    if span.is_recording():
+        messages_in, messages_out, bytes_in, bytes_out = counts
+        span.set_attribute(names.ATTR_CLOSE_CODE, code)
+        span.set_attribute(names.ATTR_CLOSE_INITIATOR, initiator)
+        span.set_attribute(names.ATTR_MESSAGES_IN, messages_in)
+        span.set_attribute(names.ATTR_MESSAGES_OUT, messages_out)
+        span.set_attribute(names.ATTR_BYTES_IN, bytes_in)
+        span.set_attribute(names.ATTR_BYTES_OUT, bytes_out)
+    span.end()
+
+
+@contextmanager
+def receiving(
+    connection_span: Span, frame_type: str, traceparent: str | None
+) -> Iterator[Span]:
+    """Span one inbound frame, linked to its connection, current while handled."""
+    links = _links_to(connection_span)
+    parent = (
+        propagate.extract({TRACEPARENT: traceparent})
+        if traceparent
+        else otel_context.Context()
+    )
+    with _tracer.start_as_current_span(
+        names.SPAN_MESSAGE_IN, context=parent, kind=SpanKind.CONSUMER, links=links
+    ) as span:
+        if span.is_recording():
+            span.set_attribute(names.ATTR_MESSAGE_TYPE, frame_type)
+            span.set_attribute(names.ATTR_MESSAGING_SYSTEM, names.MESSAGING_SYSTEM)
+        yield span
+
+
+@contextmanager
+def fanning_out(
+    topic: str, message_id: str, trace_context: Mapping[str, str]
+) -> Iterator[Span]:
+    """Span one fan-out, a child of the publisher's context carried in the notification."""
+    parent = propagate.extract(trace_context) if trace_context else otel_context.Context()
+    with _tracer.start_as_current_span(
+        names.SPAN_FANOUT, context=parent, kind=SpanKind.PRODUCER
+    ) as span:
+        if span.is_recording():
+            span.set_attribute(names.ATTR_TOPIC, topic)
+            span.set_attribute(names.ATTR_MESSAGE_ID, message_id)
+            span.set_attribute(names.ATTR_MESSAGING_SYSTEM, names.MESSAGING_SYSTEM)
+            span.set_attribute(names.ATTR_MESSAGING_OPERATION, "send")
+        yield span
+
+
+def record_fanout(span: Span, sockets: int) -> None:
+    if span.is_recording():
+        span.set_attribute(names.ATTR_FANOUT_SOCKETS, sockets)
+
+
+def current_trace_context() -> dict[str, str]:
+    """The current span's context as W3C headers (empty when nothing is recorded)."""
+    carrier: dict[str, str] = {}
+    if trace.get_current_span().get_span_context().is_valid:
+        propagate.inject(carrier)
+    return carrier
+
+
+def _links_to(span: Span) -> list[Link]:
+    context = span.get_span_context()
+    return [Link(context)] if context.is_valid else []
