@@ -73,13 +73,15 @@ class PubSubConfig:
     backoff_max_s: float = 10.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PubSubConfig:
-        """``GOOGLE_CLOUD_PROJECT`` (required) and ``WSH_PUBSUB_TOPIC``."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, topic: str | None = None
+    ) -> PubSubConfig:
+        """``GOOGLE_CLOUD_PROJECT`` (required) and ``WSH_PUBSUB_TOPIC`` (or ``topic``)."""
         env = os.environ if environ is None else environ
         project = env.get("GOOGLE_CLOUD_PROJECT", "").strip()
         if not project:
             raise ValueError("--broker pubsub needs GOOGLE_CLOUD_PROJECT to be set")
-        topic = env.get("WSH_PUBSUB_TOPIC", "").strip() or DEFAULT_TOPIC
+        topic = topic or env.get("WSH_PUBSUB_TOPIC", "").strip() or DEFAULT_TOPIC
         return cls(project=project, topic=topic)
 
 
@@ -98,6 +100,9 @@ class _RecentIds:
     def __init__(self, limit: int) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._limit = limit
+
+    def clear(self) -> None:
+        self._ids.clear()
 
     def __contains__(self, message_id: str) -> bool:
         return message_id in self._ids
@@ -159,10 +164,15 @@ class PubSubBroker:
         self._stopping = asyncio.Event()
         self._admin_lock = threading.Lock()  # recovery vs shutdown
         self._recent = _RecentIds(RECENT_IDS_KEPT)
+        self._started = False
+        self._opening = asyncio.Lock()  # one lazy publisher for publish-only use
 
     @classmethod
-    def from_env(cls, on_outage: Callable[[], None] | None = None) -> PubSubBroker:
-        return cls(PubSubConfig.from_env(), on_outage=on_outage)
+    def from_env(
+        cls, topic: str | None = None, on_outage: Callable[[], None] | None = None
+    ) -> PubSubBroker:
+        """Configured from the environment; ``topic`` overrides ``WSH_PUBSUB_TOPIC``."""
+        return cls(PubSubConfig.from_env(topic=topic), on_outage=on_outage)
 
     @property
     def topic_path(self) -> str:
@@ -188,6 +198,7 @@ class PubSubBroker:
             await asyncio.to_thread(self._close_clients)
             raise BrokerUnavailable(f"cannot reach Pub/Sub: {exc}") from exc
         self._healthy = True
+        self._started = True
         self._supervisor = asyncio.create_task(self._supervise(), name="pubsub-supervisor")
         log.info("pubsub: pulling %s from %s", self.subscription_path, self.topic_path)
 
@@ -203,13 +214,18 @@ class PubSubBroker:
         self._healthy = False
 
     def _open(self) -> None:
-        self._publisher = pubsub_v1.PublisherClient(
-            publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
-        )
+        self._open_publisher()
         self._subscriber = pubsub_v1.SubscriberClient()
         self._ensure_topic()
         self._ensure_subscription()
         self._start_pull()
+
+    def _open_publisher(self) -> None:
+        if self._publisher is not None:
+            return
+        options = pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
+        self._publisher = pubsub_v1.PublisherClient(publisher_options=options)
+        self._ensure_topic()
 
     def _shutdown(self) -> None:
         with self._admin_lock:
@@ -259,9 +275,10 @@ class PubSubBroker:
                     retry=self._admin_retry(),
                 )
 
-    def _ensure_subscription(self) -> None:
+    def _ensure_subscription(self) -> bool:
+        """Create this instance's subscription; True if it did not exist."""
         assert self._subscriber is not None
-        with contextlib.suppress(api_exceptions.AlreadyExists):
+        try:
             self._subscriber.create_subscription(
                 request={
                     "name": self.subscription_path,
@@ -273,6 +290,9 @@ class PubSubBroker:
                 timeout=self.config.admin_timeout_s,
                 retry=self._admin_retry(),
             )
+        except api_exceptions.AlreadyExists:
+            return False
+        return True
 
     def _start_pull(self) -> None:
         assert self._subscriber is not None
@@ -330,9 +350,9 @@ class PubSubBroker:
         self, topic: str, data: Any, trace_context: dict[str, str] | None = None
     ) -> str:
         """Publish with ordering key ``topic``; the id is the Pub/Sub message id."""
-        publisher = self._publisher
-        if publisher is None or not self._healthy:
+        if self._started and not self._healthy:
             raise BrokerUnavailable("Pub/Sub is unreachable")
+        publisher = await self._publisher_ready()
         attributes = {
             TOPIC_ATTRIBUTE: topic,
             PUBLISHED_AT_ATTRIBUTE: str(int(time.time() * 1000)),
@@ -350,6 +370,20 @@ class PubSubBroker:
             with contextlib.suppress(Exception):
                 publisher.resume_publish(self.topic_path, topic)
             raise BrokerUnavailable(f"publish to {topic!r} failed: {exc}") from exc
+
+    async def _publisher_ready(self) -> pubsub_v1.PublisherClient:
+        """The publisher; opened here when publishing without :meth:`start`."""
+        async with self._opening:
+            if self._publisher is None:
+                if self._stopping.is_set():
+                    raise BrokerUnavailable("broker stopped")
+                try:
+                    await asyncio.to_thread(self._open_publisher)
+                except _RPC_ERRORS as exc:
+                    await asyncio.to_thread(self._close_clients)
+                    raise BrokerUnavailable(f"cannot reach Pub/Sub: {exc}") from exc
+            assert self._publisher is not None
+            return self._publisher
 
     def _submit(
         self,
@@ -414,10 +448,14 @@ class PubSubBroker:
                 return False
             try:
                 self._ensure_topic()
-                self._ensure_subscription()
+                recreated = self._ensure_subscription()
             except _RPC_ERRORS as exc:
                 log.info("pubsub: still unreachable: %s", exc)
                 return False
+            if recreated and self._loop is not None:
+                # A new subscription cannot redeliver old messages, and a restarted
+                # emulator numbers its messages from 1 again: forget the ids seen.
+                self._loop.call_soon_threadsafe(self._recent.clear)
             self._cancel_pull()
             self._start_pull()
             return True
