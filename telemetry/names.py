@@ -84,3 +84,12 @@ PROM_HEARTBEAT_TIMEOUTS = "wsh_heartbeat_timeouts_total"
 PROM_BROKER_OUTAGES = "wsh_broker_outages_total"
 PROM_PROCESS_MEMORY = "wsh_process_memory_bytes"
 PROM_PROCESS_CPU = "wsh_process_cpu_time_seconds_total"
+
+# --- Telemetry's own health (added by issue 4) ------------------------------
+# Spans lost before reaching the collector: reason "queue_full" (the bounded batch
+# queue overflowed) or "export_failed" (the collector was down, slow or refusing).
+METRIC_SPANS_DROPPED = "wsh_spans_dropped"
+PROM_SPANS_DROPPED = "wsh_spans_dropped_total"
+LABEL_REASON = "reason"
+DROP_QUEUE_FULL = "queue_full"
+DROP_EXPORT_FAILED = "export_failed"

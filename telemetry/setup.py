@@ -1,20 +1,35 @@
-"""One place that sets up metrics (and, when configured, export) for a process.
+"""One place that sets up tracing and metrics (and, when configured, export) for a process.
 
 ``setup_telemetry`` builds a ``MeterProvider`` whose instruments feed a per-process
-Prometheus registry (rendered at ``/metrics``).  Export over OTLP is driven only by
-the standard ``OTEL_*`` environment variables: with none set, nothing is exported.
+Prometheus registry (rendered at ``/metrics``) and, when the environment asks for it,
+a ``PeriodicExportingMetricReader`` over OTLP: the same instruments, one source of
+truth.  It also installs the process's global tracer provider (see
+:mod:`telemetry.tracing`), which :mod:`telemetry.spans` records through.  Export is
+driven only by the standard ``OTEL_*`` environment variables (see
+:mod:`telemetry.otel_env`): with none set, no exporter and no export thread exist.
+``/metrics`` keeps working even under ``OTEL_SDK_DISABLED=true``: it is the service's
+own endpoint (the autoscaling signal), not OpenTelemetry export.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
+from telemetry.exporters import metric_exporters
 from telemetry.metrics import ServerMetrics
+from telemetry.otel_env import ExportSettings, build_resource
+from telemetry.quiet_logs import quiet_exporter_logs
+from telemetry.tracing import drop_counter, install_global_tracer_provider
+
+SHUTDOWN_TIMEOUT_MS = 2000
+INSTRUMENTATION_SCOPE = "wsharness.server"
 
 
 @dataclass
@@ -24,19 +39,66 @@ class Telemetry:
     meter_provider: MeterProvider
     registry: CollectorRegistry
     metrics: ServerMetrics
+    tracer_provider: trace.TracerProvider = field(default_factory=trace.NoOpTracerProvider)
+    settings: ExportSettings = field(default_factory=ExportSettings.from_env)
+    owns_tracer_provider: bool = False
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        """The server's tracer (a no-op one when traces are not exported)."""
+        return self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE)
+
+    @property
+    def tracing(self) -> bool:
+        """True when spans are recorded and exported."""
+        return isinstance(self.tracer_provider, SdkTracerProvider)
 
     def prometheus_text(self) -> bytes:
         return generate_latest(self.registry)
 
     def shutdown(self) -> None:
-        self.meter_provider.shutdown(timeout_millis=2000)
+        """Flush and stop export; bounded in time even when the collector hangs."""
+        if self.owns_tracer_provider and isinstance(
+            self.tracer_provider, SdkTracerProvider
+        ):
+            self.tracer_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=SHUTDOWN_TIMEOUT_MS)
 
 
 def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
-    """Create the meter provider and instruments for one server."""
+    """Create the meter and tracer providers and the instruments for one server."""
+    settings = ExportSettings.from_env()
     registry = CollectorRegistry(auto_describe=False)
-    reader = PrometheusMetricReader(registry=registry)
-    resource = Resource.create({"service.name": service_name})
-    provider = MeterProvider(resource=resource, metric_readers=[reader])
-    metrics = ServerMetrics(provider.get_meter("wsharness.server"))
-    return Telemetry(meter_provider=provider, registry=registry, metrics=metrics)
+    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry)]
+    if settings.metrics.enabled:
+        readers += [
+            PeriodicExportingMetricReader(exporter)
+            for exporter in metric_exporters(settings.metrics)
+        ]
+        quiet_exporter_logs()
+    provider = MeterProvider(
+        resource=build_resource(service_name),
+        metric_readers=readers,
+        shutdown_on_exit=False,
+    )
+    _keep_local_metrics(provider)
+    meter = provider.get_meter(INSTRUMENTATION_SCOPE)
+    metrics = ServerMetrics(meter)
+    tracer_provider, owned = install_global_tracer_provider(
+        service_name, settings.traces, drop_counter(meter), shutdown_on_exit=False
+    )
+    return Telemetry(
+        meter_provider=provider,
+        registry=registry,
+        metrics=metrics,
+        tracer_provider=tracer_provider,
+        settings=settings,
+        owns_tracer_provider=owned,
+    )
+
+
+def _keep_local_metrics(provider: MeterProvider) -> None:
+    """``OTEL_SDK_DISABLED`` turns off export (no exporter was built) but must not
+    blank ``/metrics``; the SDK would hand out no-op meters, so undo that flag."""
+    if getattr(provider, "_disabled", False):
+        provider._disabled = False

@@ -7,8 +7,9 @@
   nesting under it, so an hours-long connection never grows an unbounded trace; a
   ``publish`` frame carrying a ``traceparent`` makes it a child of the publisher.
 - ``ws.fanout``: one notification handed to every subscribed socket, a child of the
-  publisher's context carried inside the notification; the ``message`` frames carry
-  the fan-out's own ``traceparent`` so receivers can link to it.
+  publisher's context carried inside the notification and linked to it (the messaging
+  convention's creation-context link, which survives should the trace be cut); the
+  ``message`` frames carry the fan-out's own ``traceparent`` so receivers can link to it.
 
 Without a configured SDK every call here is a cheap no-op.
 """
@@ -102,8 +103,9 @@ def fanning_out(
 ) -> Iterator[Span]:
     """Span one fan-out, a child of the publisher's context carried in the notification."""
     parent = propagate.extract(trace_context) if trace_context else otel_context.Context()
+    links = _links_to(trace.get_current_span(parent))
     with _tracer.start_as_current_span(
-        names.SPAN_FANOUT, context=parent, kind=SpanKind.PRODUCER
+        names.SPAN_FANOUT, context=parent, kind=SpanKind.PRODUCER, links=links
     ) as span:
         if span.is_recording():
             span.set_attribute(names.ATTR_TOPIC, topic)
