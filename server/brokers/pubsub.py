@@ -49,6 +49,8 @@ TRACE_ATTRIBUTES = (TRACEPARENT, "tracestate")
 SUBSCRIPTION_TTL_S = 24 * 3600  # the shortest expiration Pub/Sub allows
 ACK_DEADLINE_S = 30
 RECENT_IDS_KEPT = 20_000
+SHUTDOWN_WAIT_S = 5.0
+DELIVER_ATTEMPTS = 6  # then nack: Pub/Sub redelivers, the topic's order may break
 
 _RPC_ERRORS = (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError)
 _TRANSIENT = if_exception_type(
@@ -142,6 +144,12 @@ def _published_at_ms(message: Message, attributes: Mapping[str, str]) -> int:
     return int(message.publish_time.timestamp() * 1000)
 
 
+def _close_in_background(subscriber: pubsub_v1.SubscriberClient) -> None:
+    threading.Thread(
+        target=subscriber.close, name="pubsub-close-old-subscriber", daemon=True
+    ).start()
+
+
 class PubSubBroker:
     """The production broker (``--broker pubsub``)."""
 
@@ -229,7 +237,7 @@ class PubSubBroker:
 
     def _shutdown(self) -> None:
         with self._admin_lock:
-            self._cancel_pull()
+            self._cancel_pull(wait_s=SHUTDOWN_WAIT_S if self._healthy else 0.0)
             self._delete_subscription()
             self._close_clients()
 
@@ -256,7 +264,11 @@ class PubSubBroker:
 
     # -- admin (blocking; run on a worker thread) --------------------------------
 
-    def _admin_retry(self) -> Retry:
+    def _admin_retry(self) -> Retry | None:
+        """Retry transient errors, except during an outage: the supervisor's backoff
+        retries then, and one quick attempt notices the end of the outage sooner."""
+        if self._started and not self._healthy:
+            return None
         return Retry(predicate=_TRANSIENT, timeout=self.config.admin_timeout_s)
 
     def _ensure_topic(self) -> None:
@@ -302,12 +314,14 @@ class PubSubBroker:
             flow_control=pubsub_v1.types.FlowControl(max_messages=self.config.max_messages),
         )
 
-    def _cancel_pull(self) -> None:
+    def _cancel_pull(self, wait_s: float = 0.0) -> None:
+        """Stop streaming pull; wait up to ``wait_s`` for it to wind down (acks sent)."""
         pull, self._pull = self._pull, None
         if pull is not None and not pull.done():
             pull.cancel()
-            with contextlib.suppress(Exception):
-                pull.result(timeout=self.config.admin_timeout_s)
+            if wait_s > 0:
+                with contextlib.suppress(Exception):
+                    pull.result(timeout=wait_s)
 
     # -- delivery ----------------------------------------------------------------
 
@@ -321,8 +335,13 @@ class PubSubBroker:
         except RuntimeError:  # loop closed: let Pub/Sub redeliver elsewhere
             message.nack()
 
-    def _on_message(self, message: Message) -> None:
-        """Runs on the event loop: deliver, then ack (the message is in history)."""
+    def _on_message(self, message: Message, attempt: int = 1) -> None:
+        """Runs on the event loop: deliver, then ack (the message is in history).
+
+        A failed deliver is retried here with backoff while the message stays leased:
+        the client library holds later messages of the same ordering key until this
+        one is acked or nacked, so a retry keeps the topic's order (a nack would not).
+        """
         deliver = self._deliver
         if deliver is None:
             message.nack()
@@ -338,11 +357,20 @@ class PubSubBroker:
         try:
             deliver(notification)
         except Exception:
-            log.exception("pubsub: deliver failed for %s; nacked", message.message_id)
-            message.nack()
+            self._retry_later(message, attempt)
             return
         self._recent.add(message.message_id)
         message.ack()
+
+    def _retry_later(self, message: Message, attempt: int) -> None:
+        if attempt >= DELIVER_ATTEMPTS or self._loop is None:
+            message_id = message.message_id
+            log.exception("pubsub: deliver failed %d times; nacked %s", attempt, message_id)
+            message.nack()
+            return
+        log.exception("pubsub: deliver failed (attempt %d); retrying", attempt)
+        delay = min(0.05 * 2**attempt, 2.0)
+        self._loop.call_later(delay, self._on_message, message, attempt + 1)
 
     # -- publishing --------------------------------------------------------------
 
@@ -442,10 +470,20 @@ class PubSubBroker:
         return None
 
     def _recover(self) -> bool:
-        """Re-create what an outage may have lost and restart streaming pull."""
+        """Re-create what an outage may have lost and restart streaming pull.
+
+        The old pull is cancelled and the subscriber client replaced first: a stream
+        left on the old channel can sit in gRPC's reconnect backoff for seconds after
+        Pub/Sub is back, and closing that channel blocks until the stream gives up,
+        so it is closed on a thread of its own.
+        """
         with self._admin_lock:
             if self._stopping.is_set() or self._subscriber is None:
                 return False
+            if self._pull is not None:
+                self._cancel_pull()
+                _close_in_background(self._subscriber)
+                self._subscriber = pubsub_v1.SubscriberClient()
             try:
                 self._ensure_topic()
                 recreated = self._ensure_subscription()
@@ -456,7 +494,6 @@ class PubSubBroker:
                 # A new subscription cannot redeliver old messages, and a restarted
                 # emulator numbers its messages from 1 again: forget the ids seen.
                 self._loop.call_soon_threadsafe(self._recent.clear)
-            self._cancel_pull()
             self._start_pull()
             return True
 
