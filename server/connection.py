@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from opentelemetry.trace import Span
 
@@ -77,6 +77,8 @@ class Connection:
         self.ws = ws
         self.stream = stream
         self.transport = transport
+        # Pause (and so drain()) exactly where this socket counts as behind.
+        transport.set_write_buffer_limits(high=server.settings.write_buffer_high_bytes)
         self.session = session
         self.span = span
         self._backlog: deque[bytes] | None = None
@@ -134,8 +136,8 @@ class Connection:
         if isinstance(self.ws.exception(), asyncio.TimeoutError):
             self.server.metrics.heartbeat_timeout()
             self._note_close(CloseCode.ABNORMAL, "heartbeat")
-        elif msg.type is WSMsgType.ERROR and self.ws.close_code not in (None, 1000, 1006):
-            self._note_close(int(self.ws.close_code), "server")  # 1007/1009 from aiohttp
+        elif msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+            self._note_close(int(msg.data.code), "server")  # 1007 / 1009, closed by aiohttp
         else:
             self._note_close(CloseCode.ABNORMAL, "peer")
 
@@ -322,7 +324,7 @@ class Connection:
         """Feed a socket that fell behind as fast as its peer reads, then stand down."""
         high = self.server.settings.write_buffer_high_bytes
         while self._backlog:
-            await self.stream.drain()
+            await self.stream.drain()  # returns once the buffer is at its low-water mark
             while self._backlog and self.transport.get_write_buffer_size() <= high:
                 frame = self._backlog.popleft()
                 self._backlog_bytes -= len(frame)
