@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "server.command",
     "wsharness.token_command",
     "wsharness.publish_command",
+    "wsharness.report.command",
 )
 
 

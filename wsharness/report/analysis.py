@@ -1,0 +1,432 @@
+"""The capacity findings of a run, computed from its inputs (pure functions, no I/O).
+
+- Open sockets: the server's ``wsh_open_connections`` gauge (the autoscaling signal);
+  Locust's ``User Count`` only when the server series is absent.
+- Windows: the run is cut into windows of ``window_s`` seconds.  Each window gets the
+  mean open sockets, the latency percentiles per request name that Locust wrote at the
+  window's last second (Locust's "current" percentiles cover the preceding ~10 s), and
+  the error rate (failures / requests, both counted from Locust's running totals).
+- Knee: windows sorted by open sockets; the first (lowest-socket) window that breaks
+  the objective (p99 of the objective's request name above the limit, or the error
+  rate above its limit) sets the knee; ``max_sockets_within_slo`` is the highest socket
+  count of a passing window below it.  With no violation it is the highest socket count
+  observed and flagged as a lower bound.
+- Memory per socket: least-squares slope of resident memory against open sockets over
+  the scrapes from the start of the run up to the peak of open sockets (memory a
+  process frees is rarely returned to the OS, so the ramp down is left out).
+- Recommendation: ``min(knee, memory bound) * (1 - headroom)`` open connections per
+  instance, rounded down; instances for a peak: ``ceil(peak / recommendation)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from telemetry import names
+from wsharness.report.inputs import AGGREGATED, HistoryRow, ReportInputError, RunInputs
+from wsharness.report.jaeger import JaegerLink, JaegerTarget, jaeger_links
+from wsharness.sampler import Sample
+
+REQUEST_NAMES = ("connect", "echo", "deliver", "reconnect", "refresh")
+MIN_WINDOWS = 3
+MIN_SOCKET_SPREAD = 10
+MIN_MEMORY_POINTS = 3
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The service-level objective and planning inputs a report is judged against."""
+
+    p99_ms: float = 250.0
+    error_rate: float = 0.001
+    request_name: str = "deliver"
+    headroom: float = 0.3
+    window_s: int = 10
+    instance_memory_bytes: int = 1024 * 1024 * 1024
+    peak: int | None = None
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class Window:
+    """One slice of the run, judged against the objective."""
+
+    start: int
+    end: int
+    open_sockets: float
+    requests: int
+    failures: int
+    latency: dict[str, Percentiles]
+    objective_p99_ms: float | None
+    within_objective: bool
+    reason: str
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class Knee:
+    max_sockets_within_slo: float
+    lower_bound: bool
+    first_violation_sockets: float | None
+    first_violation_reason: str
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    """``rss = intercept + slope * sockets`` over ``points``."""
+
+    slope_bytes: float
+    intercept_bytes: float
+    r_squared: float
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    memory_bound_sockets: float | None
+    limited_by: str
+    connections_per_instance: int
+    instances_for_peak: int | None
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything the renderers show."""
+
+    objective: Objective
+    socket_source: str
+    sockets: tuple[tuple[float, float], ...]
+    users: tuple[tuple[float, float], ...]
+    windows: tuple[Window, ...]
+    knee: Knee
+    memory: MemoryFit
+    memory_scrapes: tuple[tuple[float, float], ...]
+    recommendation: Recommendation
+    cpu_cores: tuple[tuple[float, float], ...]
+    closes_by_code: dict[str, int]
+    duration_s: int
+    max_open_sockets: float
+    total_requests: int
+    total_failures: int
+    jaeger_links: tuple[JaegerLink, ...] = field(default=())
+
+
+# --- server series -----------------------------------------------------------
+
+
+def series_total(samples: Iterable[Sample], series: str) -> list[tuple[float, float]]:
+    """``series`` summed over its label sets, per timestamp, in time order."""
+    totals: dict[float, float] = defaultdict(float)
+    for sample in samples:
+        if sample.series == series:
+            totals[sample.timestamp] += sample.value
+    return sorted(totals.items())
+
+
+def open_sockets(inputs: RunInputs) -> tuple[list[tuple[float, float]], str]:
+    """The open-socket timeline and where it came from."""
+    server = series_total(inputs.samples, names.PROM_OPEN_CONNECTIONS)
+    if server:
+        return server, f"server gauge {names.PROM_OPEN_CONNECTIONS}"
+    return user_counts(inputs.history), "Locust User Count (server gauge absent)"
+
+
+def user_counts(history: Sequence[HistoryRow]) -> list[tuple[float, float]]:
+    return [
+        (float(row.timestamp), float(row.user_count))
+        for row in history
+        if row.name == AGGREGATED
+    ]
+
+
+def cpu_cores(samples: Iterable[Sample]) -> list[tuple[float, float]]:
+    """CPU used (in cores) between consecutive scrapes of the CPU-seconds counter."""
+    cpu = series_total(samples, names.PROM_PROCESS_CPU)
+    return [
+        (t1, max(v1 - v0, 0.0) / (t1 - t0))
+        for (t0, v0), (t1, v1) in itertools.pairwise(cpu)
+        if t1 > t0
+    ]
+
+
+def closes_by_code(samples: Sequence[Sample]) -> dict[str, int]:
+    """Connections closed during the run, per close code (counter increase)."""
+    first_scrape = min((s.timestamp for s in samples), default=0.0)
+    first: dict[tuple, float] = {}
+    last: dict[tuple, float] = {}
+    for sample in sorted(samples, key=lambda s: s.timestamp):
+        if sample.series != names.PROM_CLOSES:
+            continue
+        key = sample.labels
+        if key not in first:
+            first[key] = sample.value if sample.timestamp == first_scrape else 0.0
+        last[key] = sample.value
+    by_code: dict[str, int] = defaultdict(int)
+    for key, value in last.items():
+        code = dict(key).get(names.LABEL_CODE, "?")
+        by_code[code] += round(value - first[key])
+    return dict(sorted(by_code.items()))
+
+
+def value_at(timeline: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Mean of the timeline within [start, end], else the nearest point."""
+    inside = [value for t, value in timeline if start <= t <= end]
+    if inside:
+        return statistics.fmean(inside)
+    middle = (start + end) / 2
+    return min(timeline, key=lambda point: abs(point[0] - middle))[1]
+
+
+# --- windows and knee ----------------------------------------------------------
+
+
+def _group_by_window(
+    history: Sequence[HistoryRow], window_s: int
+) -> list[list[HistoryRow]]:
+    start = min(row.timestamp for row in history)
+    groups: dict[int, list[HistoryRow]] = defaultdict(list)
+    for row in history:
+        groups[(row.timestamp - start) // window_s].append(row)
+    return [groups[key] for key in sorted(groups)]
+
+
+def _last_by_name(rows: Iterable[HistoryRow]) -> dict[str, HistoryRow]:
+    last: dict[str, HistoryRow] = {}
+    for row in sorted(rows, key=lambda r: r.timestamp):
+        last[row.name] = row
+    return last
+
+
+def _latency(row: HistoryRow, previous: HistoryRow | None) -> Percentiles | None:
+    """Locust's current percentiles of ``row``, or None when no request was new."""
+    before = previous.total_requests if previous else 0
+    if row.total_requests <= before or row.p99_ms is None:
+        return None
+    return Percentiles(row.p50_ms, row.p95_ms, row.p99_ms)
+
+
+def allowed_failures(requests: int, error_rate: float) -> float:
+    """Failures a window may have: the rate, but at least one failure in a small window.
+
+    A window with fewer than ``1 / error_rate`` requests cannot measure that rate (one
+    failure in 200 requests is 0.5%, yet says little about 0.1%), so it is allowed the
+    failures of a window of ``1 / error_rate`` requests.
+    """
+    if error_rate <= 0:
+        return 0.0
+    return error_rate * max(requests, 1 / error_rate)
+
+
+def _judge(
+    p99_ms: float | None, requests: int, failures: int, objective: Objective
+) -> tuple[bool, str]:
+    if p99_ms is not None and p99_ms > objective.p99_ms:
+        limit = f"{objective.p99_ms:g} ms"
+        return False, f"p99 {objective.request_name} {p99_ms:g} ms > {limit}"
+    if failures > allowed_failures(requests, objective.error_rate):
+        rate = failures / requests if requests else 1.0
+        return False, (
+            f"error rate {rate:.2%} > {objective.error_rate:.2%} "
+            f"({failures} failures in {requests} requests)"
+        )
+    return True, ""
+
+
+def build_windows(
+    history: Sequence[HistoryRow],
+    sockets: Sequence[tuple[float, float]],
+    objective: Objective,
+) -> list[Window]:
+    windows = []
+    previous: dict[str, HistoryRow] = {}
+    for rows in _group_by_window(history, objective.window_s):
+        last = _last_by_name(rows)
+        if AGGREGATED not in last:
+            continue
+        total, before = last[AGGREGATED], previous.get(AGGREGATED)
+        requests = total.total_requests - (before.total_requests if before else 0)
+        failures = total.total_failures - (before.total_failures if before else 0)
+        latency = {
+            name: percentiles
+            for name, row in last.items()
+            if name != AGGREGATED and (percentiles := _latency(row, previous.get(name)))
+        }
+        objective_latency = latency.get(objective.request_name)
+        p99 = objective_latency.p99_ms if objective_latency else None
+        within, reason = _judge(p99, requests, failures, objective)
+        start, end = rows[0].timestamp, rows[-1].timestamp
+        windows.append(
+            Window(
+                start=start,
+                end=end,
+                open_sockets=value_at(sockets, start, end),
+                requests=requests,
+                failures=failures,
+                latency=latency,
+                objective_p99_ms=p99,
+                within_objective=within,
+                reason=reason,
+            )
+        )
+        previous.update(last)
+    return windows
+
+
+def find_knee(windows: Sequence[Window]) -> Knee:
+    """Where the objective is first broken, walking up the open-socket count."""
+    ordered = sorted(windows, key=lambda w: w.open_sockets)
+    violation = next((w for w in ordered if not w.within_objective), None)
+    if violation is None:
+        return Knee(max(w.open_sockets for w in ordered), True, None, "")
+    passing = [
+        w.open_sockets
+        for w in ordered
+        if w.within_objective and w.open_sockets < violation.open_sockets
+    ]
+    return Knee(max(passing, default=0.0), False, violation.open_sockets, violation.reason)
+
+
+# --- memory and recommendation -------------------------------------------------
+
+
+def memory_scrapes(samples: Sequence[Sample]) -> list[tuple[float, float, float]]:
+    """(time, open sockets, resident bytes) from scrapes that carry both series."""
+    sockets = dict(series_total(samples, names.PROM_OPEN_CONNECTIONS))
+    memory = dict(series_total(samples, names.PROM_PROCESS_MEMORY))
+    return [(t, sockets[t], memory[t]) for t in sorted(sockets) if t in memory]
+
+
+def memory_points(samples: Sequence[Sample]) -> list[tuple[float, float]]:
+    """(open sockets, resident bytes) pairs from the start up to the socket peak."""
+    scrapes = memory_scrapes(samples)
+    if not scrapes:
+        return []
+    peak_time = max(scrapes, key=lambda p: p[1])[0]
+    return [(count, rss) for t, count, rss in scrapes if t <= peak_time]
+
+
+def least_squares(points: Sequence[tuple[float, float]]) -> MemoryFit:
+    """Ordinary least squares of y on x, with the coefficient of determination."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    syy = sum((y - mean_y) ** 2 for y in ys)
+    slope = sxy / sxx
+    r_squared = (sxy * sxy) / (sxx * syy) if syy else 1.0
+    return MemoryFit(slope, mean_y - slope * mean_x, r_squared, tuple(points))
+
+
+def fit_memory(samples: Sequence[Sample]) -> MemoryFit:
+    points = memory_points(samples)
+    if len(points) < MIN_MEMORY_POINTS:
+        raise ReportInputError(
+            f"too few scrapes with both {names.PROM_OPEN_CONNECTIONS} and "
+            f"{names.PROM_PROCESS_MEMORY} ({len(points)}, need {MIN_MEMORY_POINTS})"
+        )
+    counts = [count for count, _ in points]
+    if max(counts) - min(counts) < MIN_SOCKET_SPREAD:
+        raise ReportInputError(
+            f"run too small: open sockets only ranged {min(counts):g} to {max(counts):g} "
+            f"(need a spread of at least {MIN_SOCKET_SPREAD} to fit memory per socket)"
+        )
+    return least_squares(points)
+
+
+def recommend(knee: Knee, memory: MemoryFit, objective: Objective) -> Recommendation:
+    memory_bound = None
+    if memory.slope_bytes > 0:
+        spare = objective.instance_memory_bytes - memory.intercept_bytes
+        memory_bound = max(spare, 0.0) / memory.slope_bytes
+    if memory_bound is not None and memory_bound < knee.max_sockets_within_slo:
+        limit, limited_by = memory_bound, "memory"
+    else:
+        limit, limited_by = knee.max_sockets_within_slo, "latency objective"
+    per_instance = math.floor(limit * (1 - objective.headroom))
+    instances = None
+    if objective.peak is not None and per_instance > 0:
+        instances = math.ceil(objective.peak / per_instance)
+    return Recommendation(memory_bound, limited_by, per_instance, instances)
+
+
+# --- whole run ------------------------------------------------------------------
+
+
+def check_history(inputs: RunInputs, objective: Objective) -> None:
+    """Refuse runs whose history cannot be judged against the objective."""
+    aggregated = [row for row in inputs.history if row.name == AGGREGATED]
+    if not aggregated:
+        raise ReportInputError(
+            f"{inputs.prefix}_stats_history.csv has no rows: run too short"
+        )
+    stamps = {row.timestamp for row in aggregated}
+    needed = MIN_WINDOWS * objective.window_s
+    seconds = max(stamps) - min(stamps) + 1
+    if seconds < needed:
+        raise ReportInputError(
+            f"run too short: {seconds} s of Locust history, need at least {needed} s "
+            f"({MIN_WINDOWS} windows of {objective.window_s} s)"
+        )
+    name = objective.request_name
+    if not any(row.name == name and row.requests for row in inputs.stats):
+        raise ReportInputError(
+            f"no '{name}' requests in {inputs.prefix}_stats.csv: the latency objective "
+            f"is judged on '{name}' (run a user class that produces it)"
+        )
+    if not any(row.name == name for row in inputs.history):
+        raise ReportInputError(
+            f"{inputs.prefix}_stats_history.csv has no per-request rows: run locust "
+            "with --csv-full-history"
+        )
+
+
+def analyse(
+    inputs: RunInputs, objective: Objective, jaeger: JaegerTarget | None = None
+) -> Findings:
+    check_history(inputs, objective)
+    sockets, source = open_sockets(inputs)
+    windows = build_windows(inputs.history, sockets, objective)
+    if len(windows) < MIN_WINDOWS:
+        raise ReportInputError(f"run too short: {len(windows)} window(s) of history")
+    memory = fit_memory(inputs.samples)
+    knee = find_knee(windows)
+    total = next((row for row in inputs.stats if row.name == AGGREGATED), None)
+    if total is None:
+        raise ReportInputError(f"{inputs.prefix}_stats.csv has no Aggregated row")
+    stamps = [row.timestamp for row in inputs.history]
+    return Findings(
+        objective=objective,
+        socket_source=source,
+        sockets=tuple(sockets),
+        users=tuple(user_counts(inputs.history)),
+        windows=tuple(windows),
+        knee=knee,
+        memory=memory,
+        memory_scrapes=tuple(
+            (count, rss) for _, count, rss in memory_scrapes(inputs.samples)
+        ),
+        recommendation=recommend(knee, memory, objective),
+        cpu_cores=tuple(cpu_cores(inputs.samples)),
+        closes_by_code=closes_by_code(inputs.samples),
+        duration_s=max(stamps) - min(stamps) + 1,
+        max_open_sockets=max(value for _, value in sockets),
+        total_requests=total.requests,
+        total_failures=total.failures,
+        jaeger_links=tuple(jaeger_links(inputs.stats, min(stamps), max(stamps), jaeger))
+        if jaeger
+        else (),
+    )

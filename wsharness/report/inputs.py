@@ -1,0 +1,223 @@
+"""Reading a run directory: Locust's ``--csv`` files and ``server_metrics.csv``.
+
+Every problem with the inputs becomes a :class:`ReportInputError` whose message names
+what is missing, so the command can print one line instead of a stack trace.
+
+Locust 2.x writes ``<prefix>_stats.csv`` (totals per request name),
+``<prefix>_stats_history.csv`` (one row per second: ``Timestamp``, ``User Count``,
+``Type``, ``Name``, ``Requests/s``, ``Failures/s``, the percentiles ``50%`` ...
+``100%``, then ``Total Request Count``, ``Total Failure Count`` ...; rows per request
+name only with ``--csv-full-history``) and ``<prefix>_failures.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from wsharness.sampler import METRICS_FILE, Sample, parse_labels
+
+AGGREGATED = "Aggregated"
+HISTORY_SUFFIX = "_stats_history.csv"
+STATS_SUFFIX = "_stats.csv"
+FAILURES_SUFFIX = "_failures.csv"
+PERCENTILE_COLUMNS = ("50%", "95%", "99%")
+HISTORY_COLUMNS = (
+    "Timestamp",
+    "User Count",
+    "Type",
+    "Name",
+    "Total Request Count",
+    "Total Failure Count",
+    *PERCENTILE_COLUMNS,
+)
+STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "Max Response Time")
+FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
+METRICS_COLUMNS = ("timestamp", "series", "labels", "value")
+
+
+class ReportInputError(Exception):
+    """The run directory cannot give a meaningful report; the message says why."""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One row of ``_stats_history.csv`` (percentiles in ms, ``None`` for N/A)."""
+
+    timestamp: int
+    user_count: int
+    request_type: str
+    name: str
+    total_requests: int
+    total_failures: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One row of ``_stats.csv``: whole-run figures of one request name."""
+
+    request_type: str
+    name: str
+    requests: int
+    failures: int
+    median_ms: float | None
+    max_ms: float
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """One row of ``_failures.csv``."""
+
+    method: str
+    name: str
+    error: str
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything the analysis needs, read from one run directory."""
+
+    run_dir: Path
+    prefix: str
+    stats: tuple[StatsRow, ...]
+    history: tuple[HistoryRow, ...]
+    failures: tuple[FailureRow, ...]
+    samples: tuple[Sample, ...]
+
+
+def find_prefix(run_dir: Path) -> str:
+    """The ``--csv`` prefix used for the run (from ``*_stats_history.csv``)."""
+    if not run_dir.is_dir():
+        raise ReportInputError(f"{run_dir}: no such run directory")
+    found = sorted(run_dir.glob("*" + HISTORY_SUFFIX))
+    if not found:
+        raise ReportInputError(
+            f"{run_dir}: no Locust *{HISTORY_SUFFIX} (run locust with --csv "
+            f"{run_dir}/<prefix> --csv-full-history)"
+        )
+    if len(found) > 1:
+        listed = ", ".join(path.name for path in found)
+        raise ReportInputError(f"{run_dir}: several Locust runs ({listed}); keep one")
+    return found[0].name.removesuffix(HISTORY_SUFFIX)
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    if not path.is_file():
+        raise ReportInputError(f"{path}: missing")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in required if column not in (reader.fieldnames or [])]
+        if missing:
+            raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}")
+        yield from reader
+
+
+def _number(text: str) -> float | None:
+    text = (text or "").strip()
+    if text in ("", "N/A"):
+        return None
+    return float(text)
+
+
+def _count(text: str) -> int:
+    return int(_number(text) or 0)
+
+
+def read_history(path: Path) -> tuple[HistoryRow, ...]:
+    try:
+        return tuple(
+            HistoryRow(
+                timestamp=_count(row["Timestamp"]),
+                user_count=_count(row["User Count"]),
+                request_type=row["Type"],
+                name=row["Name"],
+                total_requests=_count(row["Total Request Count"]),
+                total_failures=_count(row["Total Failure Count"]),
+                p50_ms=_number(row["50%"]),
+                p95_ms=_number(row["95%"]),
+                p99_ms=_number(row["99%"]),
+            )
+            for row in _rows(path, HISTORY_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a Locust stats history ({error})") from None
+
+
+def read_stats(path: Path) -> tuple[StatsRow, ...]:
+    try:
+        return tuple(
+            StatsRow(
+                request_type=row["Type"],
+                name=row["Name"],
+                requests=_count(row["Request Count"]),
+                failures=_count(row["Failure Count"]),
+                median_ms=_number(row.get("50%", "")),
+                max_ms=_number(row["Max Response Time"]) or 0.0,
+                p95_ms=_number(row.get("95%", "")),
+                p99_ms=_number(row.get("99%", "")),
+            )
+            for row in _rows(path, STATS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a Locust stats file ({error})") from None
+
+
+def read_failures(path: Path) -> tuple[FailureRow, ...]:
+    try:
+        return tuple(
+            FailureRow(row["Method"], row["Name"], row["Error"], _count(row["Occurrences"]))
+            for row in _rows(path, FAILURES_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a Locust failures file ({error})") from None
+
+
+def read_samples(path: Path) -> tuple[Sample, ...]:
+    if not path.is_file():
+        raise ReportInputError(
+            f"{path}: missing (sample the server's /metrics during the run, "
+            "or pass --prometheus URL)"
+        )
+    try:
+        return tuple(
+            Sample(
+                float(row["timestamp"]),
+                row["series"],
+                parse_labels(row["labels"]),
+                float(row["value"]),
+            )
+            for row in _rows(path, METRICS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a server metrics file ({error})") from None
+
+
+def load_run(run_dir: Path) -> RunInputs:
+    """Read every input of the run in ``run_dir``."""
+    prefix = find_prefix(run_dir)
+    base = run_dir / prefix
+    return RunInputs(
+        run_dir=run_dir,
+        prefix=prefix,
+        stats=read_stats(Path(f"{base}{STATS_SUFFIX}")),
+        history=read_history(Path(f"{base}{HISTORY_SUFFIX}")),
+        failures=read_failures(Path(f"{base}{FAILURES_SUFFIX}")),
+        samples=read_samples(run_dir / METRICS_FILE),
+    )
+
+
+def history_span(run_dir: Path) -> tuple[float, float]:
+    """First and last timestamp of the run's Locust history (for Prometheus queries)."""
+    history = read_history(Path(f"{run_dir / find_prefix(run_dir)}{HISTORY_SUFFIX}"))
+    if not history:
+        raise ReportInputError(f"{run_dir}: the Locust stats history has no rows")
+    stamps = [row.timestamp for row in history]
+    return float(min(stamps)), float(max(stamps))

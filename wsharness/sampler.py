@@ -1,0 +1,254 @@
+"""Server-side metrics for a run: scrape ``/metrics`` into ``RUN_DIR/server_metrics.csv``.
+
+Two ways to get them, both writing the same file:
+
+- :class:`MetricsSampler` scrapes the server's Prometheus text every ``interval_s``
+  seconds while a load test runs.  It uses a plain ``threading.Thread``,
+  ``threading.Event`` and ``urllib``; under Locust's gevent monkey-patching those become
+  a greenlet, a gevent event and a cooperative socket, so the same code works in both
+  worlds.  It stops when told (:meth:`MetricsSampler.stop`) or after ``max_duration_s``.
+- :func:`query_prometheus` asks a Prometheus server's HTTP API (``/api/v1/query_range``)
+  for the same series after a run that went through the compose stack.
+
+File format (long, one row per sample): ``timestamp,series,labels,value`` where
+``timestamp`` is Unix seconds, ``series`` the Prometheus sample name (for example
+``wsh_open_connections`` or ``wsh_publish_lag_seconds_bucket``), ``labels`` the sample's
+labels as ``key=value`` pairs sorted by key and joined with ``;`` (empty when none), and
+``value`` a float.  OpenTelemetry scope labels (``otel_scope_*``) are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from telemetry import names
+
+METRICS_FILE = "server_metrics.csv"
+CSV_HEADER = ("timestamp", "series", "labels", "value")
+SERIES_PREFIX = "wsh_"
+MAX_POINTS_PER_SERIES = 10_000  # Prometheus refuses more than 11,000 per series
+_DROPPED_LABEL_PREFIXES = ("otel_scope_",)
+_DROPPED_SAMPLE_SUFFIXES = ("_created",)
+
+# What the report reads, queried one by one from Prometheus (histograms by bucket).
+PROMETHEUS_QUERIES = (
+    names.PROM_OPEN_CONNECTIONS,
+    names.PROM_PROCESS_MEMORY,
+    names.PROM_PROCESS_CPU,
+    names.PROM_CLOSES,
+    names.PROM_HANDSHAKES,
+    names.PROM_MESSAGES_IN,
+    names.PROM_MESSAGES_OUT,
+    names.PROM_SEND_QUEUE_DROPS,
+    names.PROM_FANOUT_DURATION + "_bucket",
+    names.PROM_PUBLISH_LAG + "_bucket",
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value of one series at one time."""
+
+    timestamp: float
+    series: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+
+def format_labels(labels: Iterable[tuple[str, str]]) -> str:
+    return ";".join(f"{key}={value}" for key, value in sorted(labels))
+
+
+def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    pairs = (item.split("=", 1) for item in text.split(";"))
+    return tuple(sorted((key, value) for key, value in pairs))
+
+
+def _kept_labels(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (key, value)
+            for key, value in labels.items()
+            if not key.startswith(_DROPPED_LABEL_PREFIXES)
+        )
+    )
+
+
+def parse_metrics_text(text: str, timestamp: float) -> list[Sample]:
+    """The ``wsh_*`` samples of one Prometheus text exposition."""
+    samples = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.startswith(SERIES_PREFIX):
+                continue
+            if sample.name.endswith(_DROPPED_SAMPLE_SUFFIXES):
+                continue
+            labels = _kept_labels(sample.labels)
+            samples.append(Sample(timestamp, sample.name, labels, float(sample.value)))
+    return samples
+
+
+def scrape_once(url: str, timeout_s: float = 5.0) -> list[Sample]:
+    """Fetch ``url`` (a ``/metrics`` endpoint) and parse it."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        text = response.read().decode("utf-8")
+    return parse_metrics_text(text, time.time())
+
+
+class SampleWriter:
+    """Appends samples to ``RUN_DIR/server_metrics.csv``, flushing after each batch."""
+
+    def __init__(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / METRICS_FILE
+        is_new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if is_new:
+            self._writer.writerow(CSV_HEADER)
+
+    def write(self, samples: Iterable[Sample]) -> None:
+        for sample in samples:
+            self._writer.writerow(
+                (
+                    f"{sample.timestamp:.3f}",
+                    sample.series,
+                    format_labels(sample.labels),
+                    repr(sample.value),
+                )
+            )
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class MetricsSampler:
+    """Scrapes a ``/metrics`` URL every ``interval_s`` seconds into the run directory.
+
+    ``MetricsSampler(url, run_dir, interval_s).start()`` ... ``.stop()``, or use it as a
+    context manager.  A failed scrape is counted in ``errors`` and retried at the next
+    tick; the sampler never raises into the load test.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        run_dir: str | Path,
+        interval_s: float = 1.0,
+        max_duration_s: float = 3600.0,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.run_dir = Path(run_dir)
+        self.interval_s = interval_s
+        self.max_duration_s = max_duration_s
+        self.timeout_s = timeout_s
+        self.scrapes = 0
+        self.errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / METRICS_FILE
+
+    def start(self) -> MetricsSampler:
+        writer = SampleWriter(self.run_dir)
+        self._thread = threading.Thread(
+            target=self._run, args=(writer,), name="wsharness-sampler", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the loop to end (after one final scrape) and wait for it (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> MetricsSampler:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def _run(self, writer: SampleWriter) -> None:
+        deadline = time.monotonic() + self.max_duration_s
+        try:
+            self._tick(writer)
+            while not self._stop.wait(self.interval_s):
+                if time.monotonic() >= deadline:
+                    return
+                self._tick(writer)
+            self._tick(writer)  # told to stop: one last look at the end state
+        finally:
+            writer.close()
+
+    def _tick(self, writer: SampleWriter) -> None:
+        try:
+            samples = scrape_once(self.url, self.timeout_s)
+        except (OSError, ValueError) as error:
+            self.errors += 1
+            self.last_error = str(error)
+            return
+        writer.write(samples)
+        self.scrapes += 1
+
+
+def _query_range(
+    prometheus_url: str, query: str, start: float, end: float, step_s: float
+) -> list[dict]:
+    params = urllib.parse.urlencode(
+        {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step_s}
+    )
+    url = f"{prometheus_url.rstrip('/')}/api/v1/query_range?{params}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    if body.get("status") != "success":
+        raise ValueError(f"Prometheus query {query!r} failed: {body.get('error', body)}")
+    return body["data"]["result"]
+
+
+def prometheus_samples(result: list[dict], series: str) -> list[Sample]:
+    """Turn one ``query_range`` matrix result into samples (``job`` label dropped)."""
+    samples = []
+    for stream in result:
+        metric = {k: v for k, v in stream["metric"].items() if k not in ("__name__", "job")}
+        labels = _kept_labels(metric)
+        name = stream["metric"].get("__name__", series)
+        for timestamp, value in stream["values"]:
+            samples.append(Sample(float(timestamp), name, labels, float(value)))
+    return samples
+
+
+def query_prometheus(
+    prometheus_url: str, run_dir: str | Path, start: float, end: float, step_s: float = 1.0
+) -> Path:
+    """Write the run's series from a Prometheus HTTP API into ``server_metrics.csv``."""
+    step_s = max(step_s, (end - start) / MAX_POINTS_PER_SERIES)
+    writer = SampleWriter(Path(run_dir))
+    try:
+        for query in PROMETHEUS_QUERIES:
+            result = _query_range(prometheus_url, query, start, end, step_s)
+            writer.write(prometheus_samples(result, query))
+    finally:
+        writer.close()
+    return writer.path
