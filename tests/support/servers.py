@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -106,6 +107,8 @@ class ServerProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log = Path(f"/tmp/wsharness-test-server-{self.port}.log")
+        self.ready_url = f"{self.http_url}/readyz"
+        self.ssl_context: ssl.SSLContext | None = None
 
     @property
     def http_url(self) -> str:
@@ -132,7 +135,9 @@ class ServerProcess:
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.http_url + "/readyz", timeout=1) as response:
+            with urllib.request.urlopen(
+                self.ready_url, timeout=1, context=self.ssl_context
+            ) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
