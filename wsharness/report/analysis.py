@@ -2,7 +2,8 @@
 
 - Open sockets: the server's ``wsh_open_connections`` gauge (the autoscaling signal);
   Locust's ``User Count`` only when the server series is absent.
-- Windows: the run is cut into windows of ``window_s`` seconds.  Each window gets the
+- Windows: the run is cut into windows of ``window_s`` seconds (a trailing piece
+  shorter than half a window is left out).  Each window gets the
   mean open sockets, the latency percentiles per request name that Locust wrote at the
   window's last second (Locust's "current" percentiles cover the preceding ~10 s), and
   the error rate (failures / requests, both counted from Locust's running totals).
@@ -12,8 +13,8 @@
   count of a passing window below it.  With no violation it is the highest socket count
   observed and flagged as a lower bound.
 - Memory per socket: least-squares slope of resident memory against open sockets over
-  the scrapes from the start of the run up to the peak of open sockets (memory a
-  process frees is rarely returned to the OS, so the ramp down is left out).
+  the scrapes from the start of the run to the last scrape at the peak of open sockets
+  (memory a process frees is rarely returned to the OS, so the ramp down is left out).
 - Recommendation: ``min(knee, memory bound) * (1 - headroom)`` open connections per
   instance, rounded down; instances for a peak: ``ceil(peak / recommendation)``.
 """
@@ -255,7 +256,8 @@ def build_windows(
     previous: dict[str, HistoryRow] = {}
     for rows in _group_by_window(history, objective.window_s):
         last = _last_by_name(rows)
-        if AGGREGATED not in last:
+        covered = rows[-1].timestamp - rows[0].timestamp + 1
+        if AGGREGATED not in last or covered * 2 < objective.window_s:
             continue
         total, before = last[AGGREGATED], previous.get(AGGREGATED)
         requests = total.total_requests - (before.total_requests if before else 0)
@@ -311,11 +313,12 @@ def memory_scrapes(samples: Sequence[Sample]) -> list[tuple[float, float, float]
 
 
 def memory_points(samples: Sequence[Sample]) -> list[tuple[float, float]]:
-    """(open sockets, resident bytes) pairs from the start up to the socket peak."""
+    """(open sockets, resident bytes) from the start to the last scrape at the peak."""
     scrapes = memory_scrapes(samples)
     if not scrapes:
         return []
-    peak_time = max(scrapes, key=lambda p: p[1])[0]
+    peak = max(count for _, count, _ in scrapes)
+    peak_time = max(t for t, count, _ in scrapes if count == peak)  # end of the plateau
     return [(count, rss) for t, count, rss in scrapes if t <= peak_time]
 
 
