@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
-import ssl
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from server.app import SERVER_KEY, Server, build_app
 from server.config import Settings
+from wsharness.localserver import LocalServer, free_port
 from wsharness.tokens import mint
 
+__all__ = ["SECRET", "LocalServer", "RunningServer", "ServerProcess", "free_port", "token"]
+
 SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def token(sub: str = "alice", ttl: float = 300, **claims: Any) -> str:
@@ -94,71 +82,8 @@ async def wait_until(
         await asyncio.sleep(0.01)
 
 
-class ServerProcess:
-    """``wsharness serve`` in a subprocess, ready once ``/readyz`` answers 200."""
+class ServerProcess(LocalServer):
+    """``wsharness serve`` in a subprocess with the tests' secret."""
 
     def __init__(self, port: int | None = None, **env: str) -> None:
-        self.port = port or free_port()
-        self.env = {
-            **os.environ,
-            "WSH_JWT_SECRET": SECRET,
-            "WSH_PORT": str(self.port),
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(f"/tmp/wsharness-test-server-{self.port}.log")
-        self.ready_url = f"{self.http_url}/readyz"
-        self.ssl_context: ssl.SSLContext | None = None
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def start(self, timeout: float = 15.0) -> ServerProcess:
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "wsharness.cli", "serve"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.log.read_text()}")
-            time.sleep(0.05)
-        return self
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(
-                self.ready_url, timeout=1, context=self.ssl_context
-            ) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def readyz(self) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(self.http_url + "/readyz", timeout=2) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def terminate(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.process is None:
-            return 0
-        self.terminate()
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        super().__init__(SECRET, port, **env)
