@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import threading
 import time
 import urllib.parse
@@ -244,6 +245,7 @@ def query_prometheus(
 ) -> Path:
     """Write the run's series from a Prometheus HTTP API into ``server_metrics.csv``."""
     step_s = max(step_s, (end - start) / MAX_POINTS_PER_SERIES)
+    end = start + math.ceil((end - start) / step_s) * step_s  # a step at or after end
     writer = SampleWriter(Path(run_dir))
     try:
         for query in PROMETHEUS_QUERIES:
