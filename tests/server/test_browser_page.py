@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 from tests.support.chromium import Browser
-from tests.support.servers import ServerProcess, free_port, token
-
-
-def publish(process: ServerProcess, data: str) -> None:
-    request = urllib.request.Request(
-        process.http_url + "/publish",
-        data=json.dumps({"topic": "news", "data": data}).encode(),
-        headers={"Authorization": f"Bearer {token('svc', scope='publish')}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 202
+from tests.support.servers import ServerProcess, free_port, publish_http, token
 
 
 async def test_page_shows_notifications_and_resumes_after_restart(tmp_path: Path) -> None:
@@ -33,7 +20,7 @@ async def test_page_shows_notifications_and_resumes_after_restart(tmp_path: Path
             await browser.wait_for(
                 "document.getElementById('detail').textContent.includes('subscribed')"
             )
-            publish(first, "before restart")
+            publish_http(first, "news", "before restart")
             await browser.wait_for("document.querySelectorAll('#messages li').length === 1")
             first.stop()
             await browser.wait_for(
@@ -47,7 +34,7 @@ async def test_page_shows_notifications_and_resumes_after_restart(tmp_path: Path
                 await browser.wait_for(
                     "document.getElementById('detail').textContent.includes('subscribed')"
                 )
-                publish(second, "after restart")
+                publish_http(second, "news", "after restart")
                 await browser.wait_for(
                     "document.querySelectorAll('#messages li').length === 2"
                 )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from server.drain import batches
 from tests.support.clients import open_socket, receive, subscribe
-from tests.support.servers import ServerProcess, token
+from tests.support.servers import ServerProcess, publish_http, token
 from wsharness.protocol import CloseCode
 
 
@@ -36,7 +34,7 @@ async def test_sigterm_drains_in_staggered_batches(draining_server: ServerProces
     sockets = [await open_socket(draining_server.ws_url, f"user{n}") for n in range(8)]
     for ws in sockets:
         await subscribe(ws, "news")
-    _publish(draining_server, "last words")
+    publish_http(draining_server, "news", "last words")
     draining_server.terminate()
     await _wait_not_ready(draining_server)
     with pytest.raises(InvalidStatus) as refused:
@@ -66,14 +64,3 @@ async def _wait_not_ready(process: ServerProcess) -> None:
     while (await asyncio.to_thread(process.readyz))[0] != 503:
         assert time.monotonic() < deadline, "readyz never failed after SIGTERM"
         await asyncio.sleep(0.02)
-
-
-def _publish(process: ServerProcess, data: str) -> None:
-    request = urllib.request.Request(
-        process.http_url + "/publish",
-        data=json.dumps({"topic": "news", "data": data}).encode(),
-        headers={"Authorization": f"Bearer {token('svc', scope='publish')}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 202

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,15 @@ from server.config import Settings
 from wsharness.localserver import LocalServer, free_port
 from wsharness.tokens import mint
 
-__all__ = ["SECRET", "LocalServer", "RunningServer", "ServerProcess", "free_port", "token"]
+__all__ = [
+    "SECRET",
+    "LocalServer",
+    "RunningServer",
+    "ServerProcess",
+    "free_port",
+    "publish_http",
+    "token",
+]
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
@@ -87,3 +97,16 @@ class ServerProcess(LocalServer):
 
     def __init__(self, port: int | None = None, **env: str) -> None:
         super().__init__(SECRET, port, **env)
+
+
+def publish_http(process: LocalServer, topic: str, data: Any) -> str:
+    """Publish through ``POST /publish`` with a publish-scoped token; return the id."""
+    request = urllib.request.Request(
+        process.http_url + "/publish",
+        data=json.dumps({"topic": topic, "data": data}).encode(),
+        headers={"Authorization": f"Bearer {token('svc', scope='publish')}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 202
+        return str(json.loads(response.read())["id"])
