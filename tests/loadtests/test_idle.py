@@ -1,0 +1,45 @@
+"""loadtests/idle.py on the real server: sockets counted, held, closed; refusals named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.loadtests.runs import locustfiles, run_locust
+from tests.support.servers import ServerProcess
+
+
+def ws_host(server: ServerProcess) -> str:
+    return f"ws://127.0.0.1:{server.port}"
+
+
+def test_idle_users_hold_their_sockets_and_the_csv_counts_them(
+    suite_server: ServerProcess, tmp_path: Path
+) -> None:
+    host = ws_host(suite_server)
+    run = run_locust(locustfiles("idle"), host, tmp_path, users=20, seconds=4)
+
+    assert run.returncode == 0, run.output
+    assert run.count("connect") == 20
+    assert run.failures == []
+    assert run.max_open_sockets == 20
+    assert run.sockets[-1]["Open Sockets"] == "0"  # every socket closed at the end
+    assert "open sockets: 20" in run.output
+
+
+def test_a_refused_upgrade_is_a_failure_named_by_its_status(
+    suite_server: ServerProcess, tmp_path: Path
+) -> None:
+    run = run_locust(
+        locustfiles("idle"),
+        ws_host(suite_server),
+        tmp_path,
+        users=2,
+        seconds=2,
+        secret="not-the-secret-the-server-was-given-at-all",
+    )
+
+    assert run.returncode == 1
+    assert run.count("connect") == run.failure_count("connect") > 0
+    errors = [error for (name, error) in run.errors() if name == "connect"]
+    assert errors and all("refused upgrade: HTTP 401" in e for e in errors)
+    assert run.max_open_sockets == 0
