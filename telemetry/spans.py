@@ -11,7 +11,9 @@
   convention's creation-context link, which survives should the trace be cut); the
   ``message`` frames carry the fan-out's own ``traceparent`` so receivers can link to it.
 
-Without a configured SDK every call here is a cheap no-op.
+Without a configured SDK every call here is a cheap no-op.  Root message and fan-out
+spans that a ratio sampler would drop skip the SDK altogether
+(:mod:`telemetry.root_sampling` makes the identical decision first).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-from telemetry import names
+from telemetry import names, root_sampling
 from wsharness.protocol import TRACEPARENT
 
 _tracer = trace.get_tracer("wsharness.server")
@@ -83,11 +85,15 @@ def receiving(
 ) -> Iterator[Span]:
     """Span one inbound frame, linked to its connection, current while handled."""
     links = _links_to(connection_span)
-    parent = (
-        propagate.extract({TRACEPARENT: traceparent})
-        if traceparent
-        else otel_context.Context()
-    )
+    if traceparent:
+        parent = propagate.extract({TRACEPARENT: traceparent})
+    else:
+        unsampled = root_sampling.unsampled_root()
+        if unsampled is not None:  # the sampler would drop it: skip the SDK's cost
+            with _attached(unsampled) as span:
+                yield span
+            return
+        parent = otel_context.Context()
     with _tracer.start_as_current_span(
         names.SPAN_MESSAGE_IN, context=parent, kind=SpanKind.CONSUMER, links=links
     ) as span:
@@ -102,7 +108,15 @@ def fanning_out(
     topic: str, message_id: str, trace_context: Mapping[str, str]
 ) -> Iterator[Span]:
     """Span one fan-out, a child of the publisher's context carried in the notification."""
-    parent = propagate.extract(trace_context) if trace_context else otel_context.Context()
+    if trace_context:
+        parent = propagate.extract(trace_context)
+    else:
+        unsampled = root_sampling.unsampled_root()
+        if unsampled is not None:  # the sampler would drop it: skip the SDK's cost
+            with _attached(unsampled) as span:
+                yield span
+            return
+        parent = otel_context.Context()
     links = _links_to(trace.get_current_span(parent))
     with _tracer.start_as_current_span(
         names.SPAN_FANOUT, context=parent, kind=SpanKind.PRODUCER, links=links
@@ -126,6 +140,16 @@ def current_trace_context() -> dict[str, str]:
     if trace.get_current_span().get_span_context().is_valid:
         propagate.inject(carrier)
     return carrier
+
+
+@contextmanager
+def _attached(context: otel_context.Context) -> Iterator[Span]:
+    """Make ``context`` current for the block; yield its (non-recording) span."""
+    token = otel_context.attach(context)
+    try:
+        yield trace.get_current_span(context)
+    finally:
+        otel_context.detach(token)
 
 
 def _links_to(span: Span) -> list[Link]:

@@ -8,7 +8,8 @@ reading of ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
 
 :func:`setup_tracing` is the entry point for processes other than the server (the
 Locust suite): it reuses a global SDK provider when one is installed already (Locust's
-``--otel``) and otherwise installs its own, so the two never fight.
+``--otel``) and otherwise installs its own, so the two never fight.  The provider it
+installs also arms :mod:`telemetry.root_sampling` for ratio samplers.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from telemetry import names
+from telemetry import names, root_sampling
 from telemetry.exporters import span_exporters
 from telemetry.otel_env import ExportSettings, SignalExport, build_resource
 from telemetry.quiet_logs import quiet_exporter_logs
+from telemetry.root_sampling import ReservingIdGenerator, RootGate, root_bound_from_env
 
 OnDrop = Callable[[int, str], None]
 SHUTDOWN_TIMEOUT_MS = 2000
@@ -114,7 +116,9 @@ def build_tracer_provider(
     if not exporters:
         return trace.NoOpTracerProvider()
     provider = SdkTracerProvider(
-        resource=build_resource(service_name), shutdown_on_exit=shutdown_on_exit
+        resource=build_resource(service_name),
+        shutdown_on_exit=shutdown_on_exit,
+        id_generator=ReservingIdGenerator(),
     )
     for exporter in exporters:
         provider.add_span_processor(CountingBatchSpanProcessor(exporter, on_drop))
@@ -155,7 +159,16 @@ def install_global_tracer_provider(
         if not isinstance(provider, SdkTracerProvider):
             return provider, False
         trace.set_tracer_provider(provider)
+        _install_root_gate(provider)
         return provider, True
+
+
+def _install_root_gate(provider: SdkTracerProvider) -> None:
+    """Let hot paths skip the SDK for roots the ratio sampler drops (same decision)."""
+    bound = root_bound_from_env()
+    ids = provider.id_generator
+    if bound is not None and isinstance(ids, ReservingIdGenerator):
+        root_sampling.install(RootGate(bound, ids))
 
 
 def _env_int(name: str, default: int) -> int:

@@ -97,7 +97,7 @@ async def test_service_keeps_serving_when_the_collector_is_gone(
     assert statistics.median(late) <= max(3 * statistics.median(warmup), 0.005)
     assert rss_after - rss_before < MAX_RSS_GROWTH_BYTES
     assert dropped > 0, "spans were lost but /metrics does not count them"
-    log_lines = [line for line in server.log.read_text().splitlines() if line.strip()]
+    log_lines = [line for line in server.log_path.read_text().splitlines() if line.strip()]
     assert len(log_lines) <= MAX_LOG_LINES, "\n".join(log_lines)
     assert shutdown_s < MAX_SHUTDOWN_S
     if collector == "hanging":

@@ -24,7 +24,7 @@ def test_nothing_set_creates_no_exporter_and_no_thread() -> None:
     try:
         assert export_threads() == before
         assert not telemetry.tracing
-        assert len(telemetry.meter_provider._all_metric_readers) == 1  # Prometheus only
+        assert not telemetry.settings.metrics.enabled
         telemetry.metrics.opened()
         text = telemetry.prometheus_text().decode()
         assert metric_value(text, names.PROM_OPEN_CONNECTIONS) == 1

@@ -20,6 +20,8 @@ from tests.support.clients import receive, send, subscribe
 from tests.support.servers import ServerProcess, token
 from wsharness.protocol import TRACEPARENT, ClientType, CloseCode, ServerType
 
+ECHOES = 200
+
 
 class Caller:
     """A client-side span context: what a Locust user puts in ``traceparent``."""
@@ -173,6 +175,42 @@ async def test_metrics_are_exported_over_otlp(
     module_sink.wait_for_metric(names.METRIC_HANDSHAKES)
     module_sink.wait_for_metric(names.METRIC_CLOSES)
     assert names.METRIC_OPEN_CONNECTIONS in module_sink.metric_names()
+
+
+async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_one(
+    module_sink: OtlpSink,
+) -> None:
+    ratio_server = ServerProcess(
+        OTEL_EXPORTER_OTLP_ENDPOINT=module_sink.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.5",
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        WSH_RATE_LIMIT_PER_SECOND="100000",
+        WSH_RATE_LIMIT_BURST="100000",
+    ).start()
+    try:
+        caller = Caller()
+        ws = await open_traced(ratio_server, caller)
+        for probe in range(ECHOES):
+            await send(ws, ClientType.ECHO, id=probe)
+            await receive(ws)
+        traced = Caller()
+        await send(
+            ws, ClientType.PUBLISH, topic="t", data=1, **{TRACEPARENT: traced.traceparent}
+        )
+        await ws.close()
+        connection = wait_for(module_sink, names.SPAN_CONNECTION, caller.trace_id)
+        wait_for(module_sink, names.SPAN_MESSAGE_IN, traced.trace_id)
+    finally:
+        ratio_server.stop()
+    link = (connection.trace_id, connection.span_id)
+    echoes = [
+        s
+        for s in module_sink.spans()
+        if link in s.links and s.name == names.SPAN_MESSAGE_IN
+    ]
+    assert 0.3 * ECHOES < len(echoes) - 1 < 0.7 * ECHOES  # minus the traced publish
 
 
 async def next_message(ws: ClientConnection) -> dict[str, Any]:
