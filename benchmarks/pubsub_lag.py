@@ -1,0 +1,278 @@
+"""Publish-to-socket lag through the Pub/Sub emulator against the embedded broker.
+
+One run, on loopback: a real Pub/Sub emulator (``gcloud beta emulators pubsub``) and,
+for each broker, two ``wsharness serve`` processes with ``--sockets`` WebSocket clients
+spread over both (this process holds the clients).  The clients subscribe to
+``--topics`` logical topics (every topic has sockets on both instances), and
+notifications are published at ``--rate`` per second for ``--seconds``, round-robin
+over the topics, so each socket receives ``rate / topics`` messages per second.
+
+- ``pubsub``: the backend publishes straight to the Pub/Sub topic (ordering key = the
+  logical topic); both instances pull from their own subscriptions and fan out.
+- ``memory``: the embedded broker lives inside each server, so the same notifications
+  are published to each instance over a ``publish`` frame.
+
+Lag = receipt time at the client minus the notification's ``published_at`` (same
+clock).  Printed per broker: p50, p99, max and how many expected deliveries arrived.
+
+    .venv/bin/python benchmarks/pubsub_lag.py [--rate 1000] [--sockets 1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
+from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
+from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
+from wsharness.protocol import ClientType, ServerType  # noqa: E402
+
+WARMUP_S = 1.0  # deliveries of the first second are not counted (connections settle)
+DRAIN_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Lags:
+    """Lag samples (seconds) and delivery counts for one broker."""
+
+    samples: list[float] = field(default_factory=list)
+    received: int = 0
+    expected: float = float("inf")
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def expect(self, expected: int) -> None:
+        self.expected = expected
+        if self.received >= expected:
+            self.complete.set()
+
+    def record(self, frame: dict[str, object], counted_after_ms: float) -> None:
+        self.received += 1
+        if self.received >= self.expected:
+            self.complete.set()
+        published_at = float(frame["published_at"])  # type: ignore[arg-type]
+        if published_at >= counted_after_ms:
+            self.samples.append(time.time() - published_at / 1000)
+
+
+def server_env(broker: str, emulator: Emulator, topic: str) -> dict[str, str]:
+    return {
+        "WSH_JWT_SECRET": SECRET,
+        "WSH_BROKER": broker,
+        "WSH_PUBSUB_TOPIC": topic,
+        "WSH_RATE_LIMIT_PER_SECOND": "100000",
+        "WSH_RATE_LIMIT_BURST": "100000",
+        "WSH_HEARTBEAT_SECONDS": "60",
+        **emulator.env,
+    }
+
+
+async def follow(
+    http: aiohttp.ClientSession, url: str, topic: str, lags: Lags, start_ms: list[float]
+) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {token('bench')}"})
+    await ws.receive_json()  # welcome
+    await ws.send_json({"type": ClientType.SUBSCRIBE, "topic": topic})
+    await ws.receive_json()  # subscribed
+    asyncio.get_running_loop().create_task(_receive(ws, lags, start_ms))
+    return ws
+
+
+async def _receive(
+    ws: aiohttp.ClientWebSocketResponse, lags: Lags, start_ms: list[float]
+) -> None:
+    async for message in ws:
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            break
+        frame = json.loads(message.data)
+        if frame["type"] == ServerType.MESSAGE:
+            lags.record(frame, start_ms[0])
+
+
+async def pace(rate: float, seconds: float, publish_one: object) -> int:
+    """Call ``publish_one(n)`` ``rate`` times a second for ``seconds``; return the count."""
+    total = int(rate * seconds)
+    started = time.monotonic()
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.monotonic() - started) * rate) + 1)
+        while sent < due:
+            publish_one(sent)  # type: ignore[operator]
+            sent += 1
+        await asyncio.sleep(0.005)  # the publishing tick, not a synchronisation
+    return sent
+
+
+async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) -> Lags:
+    pubsub_topic = f"bench-{secrets.token_hex(4)}"
+    env = server_env(broker, emulator, pubsub_topic)
+    instances = [ServerProcess(**env), ServerProcess(**env)]
+    await asyncio.gather(*(asyncio.to_thread(i.start, 30.0) for i in instances))
+    lags = Lags()
+    start_ms = [float("inf")]
+    topics = [f"t{k}" for k in range(args.topics)]
+    try:
+        async with aiohttp.ClientSession() as http:
+            sockets = await open_followers(http, instances, topics, lags, start_ms, args)
+            publish_one, finish = await publisher(broker, http, instances, topics, emulator)
+            start_ms[0] = time.time() * 1000 + WARMUP_S * 1000
+            sent = await pace(args.rate, args.seconds, publish_one)
+            await finish()
+            expected = sent * args.sockets // args.topics
+            await wait_for_deliveries(lags, expected)
+            print_figures(broker, lags, expected, sent, args)
+            await asyncio.gather(*(ws.close() for ws in sockets))
+    finally:
+        for instance in instances:
+            await asyncio.to_thread(instance.stop)
+    return lags
+
+
+async def open_followers(
+    http: aiohttp.ClientSession,
+    instances: list[ServerProcess],
+    topics: list[str],
+    lags: Lags,
+    start_ms: list[float],
+    args: argparse.Namespace,
+) -> list[aiohttp.ClientWebSocketResponse]:
+    """Socket ``i`` follows topic ``i % topics`` on instance ``(i // topics) % 2``."""
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    for first in range(0, args.sockets, 100):
+        batch = range(first, min(first + 100, args.sockets))
+        sockets += await asyncio.gather(
+            *(
+                follow(
+                    http,
+                    instances[(i // len(topics)) % 2].ws_url,
+                    topics[i % len(topics)],
+                    lags,
+                    start_ms,
+                )
+                for i in batch
+            )
+        )
+    return sockets
+
+
+async def publisher(
+    broker: str,
+    http: aiohttp.ClientSession,
+    instances: list[ServerProcess],
+    topics: list[str],
+    emulator: Emulator,
+) -> tuple[object, object]:
+    """``(publish_one(n), finish())`` for the broker under test."""
+    pending: set[asyncio.Future[object]] = set()
+    if broker == "pubsub":
+        backend = PubSubBroker(
+            PubSubConfig(project=emulator.project, topic=pubsub_of(instances))
+        )
+
+        def publish_one(n: int) -> None:
+            task = asyncio.ensure_future(backend.publish(topics[n % len(topics)], {"n": n}))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        async def finish() -> None:
+            await asyncio.gather(*pending)
+            await backend.stop()
+
+        return publish_one, finish
+    headers = {"Authorization": f"Bearer {token('backend', scope='publish')}"}
+    feeds = [await http.ws_connect(i.ws_url, headers=headers) for i in instances]
+    for feed in feeds:
+        await feed.receive_json()  # welcome
+
+    def publish_frame(n: int) -> None:
+        frame = {
+            "type": ClientType.PUBLISH,
+            "topic": topics[n % len(topics)],
+            "data": {"n": n},
+        }
+        for feed in feeds:
+            task = asyncio.ensure_future(feed.send_json(frame))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    async def close_feeds() -> None:
+        await asyncio.gather(*pending)
+        await asyncio.gather(*(feed.close() for feed in feeds))
+
+    return publish_frame, close_feeds
+
+
+def pubsub_of(instances: list[ServerProcess]) -> str:
+    return instances[0].env["WSH_PUBSUB_TOPIC"]
+
+
+async def wait_for_deliveries(lags: Lags, expected: int) -> None:
+    lags.expect(expected)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(lags.complete.wait(), DRAIN_TIMEOUT_S)
+
+
+def print_figures(
+    broker: str, lags: Lags, expected: int, sent: int, args: argparse.Namespace
+) -> None:
+    samples = sorted(lags.samples)
+    if len(samples) < 2:
+        print(f"{broker:7s} no deliveries measured ({lags.received}/{expected})")
+        return
+    cuts = statistics.quantiles(samples, n=100)
+    print(
+        f"{broker:7s} published {sent} at {args.rate:.0f}/s, "
+        f"delivered {lags.received}/{expected}, "
+        f"lag p50 {cuts[49] * 1000:.1f} ms  p99 {cuts[98] * 1000:.1f} ms  "
+        f"max {samples[-1] * 1000:.1f} ms  ({len(samples)} samples)",
+        flush=True,
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="messages per second")
+    parser.add_argument("--sockets", type=int, default=1000, help="across both instances")
+    parser.add_argument("--topics", type=int, default=100, help="logical topics")
+    parser.add_argument("--seconds", type=float, default=10.0, help="publishing time")
+    parser.add_argument("--brokers", default="memory,pubsub")
+    return parser.parse_args()
+
+
+async def main() -> None:
+    args = parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
+    emulator = Emulator()
+    await asyncio.to_thread(emulator.start)
+    os.environ.update(emulator.env)
+    print(
+        f"{args.sockets} sockets on 2 instances, {args.topics} topics, "
+        f"{args.rate:.0f} msg/s for {args.seconds:.0f} s "
+        f"({args.rate * args.sockets / args.topics:.0f} frames/s out in total)",
+        flush=True,
+    )
+    try:
+        for broker in args.brokers.split(","):
+            await run_broker(broker, args, emulator)
+    finally:
+        await asyncio.to_thread(emulator.stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
