@@ -1,0 +1,345 @@
+"""Cheap WebSocket load generator worker for ``server_vs_peers.py``.
+
+One worker process holds thousands of client sockets on a raw asyncio protocol (a
+hand-written RFC 6455 client: upgrade request, unmasked server frames, masked client
+frames, pong for every ping) so that the clients cost far less CPU than the servers
+they measure.  The orchestrator drives it with JSON lines on stdin and reads JSON
+lines on stdout:
+
+- ``{"cmd": "open", ...}``: open ``count`` sockets (``concurrency`` in flight), with a
+  JWT per socket when ``secret`` is given and a subscribe frame when ``subscribe`` is;
+  replies with how many opened and the monotonic times of the first attempt and the
+  last success (``time.monotonic()`` is system-wide on Linux, so comparable across
+  processes).
+- ``{"cmd": "arm", "timeout": s}``: replies ``armed``, then ``delivered`` once every
+  open socket has received one notification (or at the timeout), with the receipt
+  time of the last one.
+- ``{"cmd": "await_pings", "timeout": s}``: replies once the sockets have answered
+  as many pings as there are sockets (one heartbeat round), or at the timeout.
+- ``{"cmd": "stats"}``, ``{"cmd": "close"}`` (abort every socket), ``{"cmd": "exit"}``.
+
+A notification is any text frame whose JSON has ``"type":"message"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wsharness.tokens import mint
+
+OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+NOTIFICATION_MARK = b'"type":"message"'
+SUBSCRIBED_MARK = b'"type":"subscribed"'
+HEADER_END = b"\r\n\r\n"
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A complete masked client frame (clients must mask, RFC 6455 section 5.3)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, 0x80 | size])
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    key = os.urandom(4)
+    stream = (key * (size // 4 + 1))[:size]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(
+        size, "big"
+    )
+    return header + key + body
+
+
+def upgrade_request(host: str, port: int, path: str, token: str | None) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class Client(asyncio.Protocol):
+    """One client socket: upgrade, then count notifications and answer pings."""
+
+    __slots__ = (
+        "_buffer",
+        "_request",
+        "ready",
+        "subscribing",
+        "transport",
+        "upgraded",
+        "worker",
+    )
+
+    def __init__(self, worker: Worker, request: bytes, subscribing: bool) -> None:
+        self.worker = worker
+        self._request = request
+        self._buffer = b""
+        self.subscribing = subscribing
+        loop = asyncio.get_running_loop()
+        self.upgraded: asyncio.Future[None] = loop.create_future()
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self._request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.lost += 1
+        self._settle_failed(f"closed before ready: {exc}")
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data
+        if not self.upgraded.done():
+            end = buffer.find(HEADER_END)
+            if end < 0:
+                self._buffer = buffer
+                return
+            status_line = buffer[: buffer.find(b"\r\n")]
+            if b" 101 " not in status_line + b" ":
+                self._fail(status_line.decode(errors="replace"))
+                return
+            self.upgraded.set_result(None)
+            if not self.subscribing:
+                self.ready.set_result(None)
+            buffer = buffer[end + 4 :]
+        self._buffer = self._parse_frames(buffer)
+
+    def _fail(self, why: str) -> None:
+        self._settle_failed(why)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _settle_failed(self, why: str) -> None:
+        for future in (self.upgraded, self.ready):
+            if not future.done():
+                future.set_exception(ConnectionError(why))
+                future.exception()  # retrieved: the opener may be waiting on the other
+
+    def _parse_frames(self, buffer: bytes) -> bytes:
+        while len(buffer) >= 2:
+            opcode = buffer[0] & 0x0F
+            size = buffer[1] & 0x7F
+            start = 2
+            if size == 126:
+                if len(buffer) < 4:
+                    break
+                size, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    break
+                size, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + size:
+                break
+            self._on_frame(opcode, buffer[start : start + size])
+            buffer = buffer[start + size :]
+        return buffer
+
+    def _on_frame(self, opcode: int, payload: bytes) -> None:
+        if opcode == OP_TEXT:
+            if NOTIFICATION_MARK in payload:
+                self.worker.on_notification()
+            elif self.subscribing and SUBSCRIBED_MARK in payload:
+                self.subscribing = False
+                if not self.ready.done():
+                    self.ready.set_result(None)
+        elif opcode == OP_PING and self.transport is not None:
+            self.worker.on_ping()
+            self.transport.write(masked_frame(OP_PONG, payload))
+        elif opcode == OP_CLOSE:
+            self._fail("server sent close")
+
+
+class Worker:
+    """The sockets of one process and what they have received."""
+
+    def __init__(self) -> None:
+        self.clients: list[Client] = []
+        self.pings = 0
+        self.lost = 0
+        self.received = 0
+        self.expected = 0
+        self.last_receipt = 0.0
+        self.all_received = asyncio.Event()
+        self.pinged = asyncio.Event()
+        self.ping_target = 0
+
+    def on_ping(self) -> None:
+        self.pings += 1
+        if self.ping_target and self.pings >= self.ping_target:
+            self.pinged.set()
+
+    async def await_pings(self, timeout: float) -> dict[str, Any]:
+        """Until every socket has answered at least one ping (in count) or timeout."""
+        self.ping_target = len(self.clients)
+        if self.pings >= self.ping_target:
+            self.pinged.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pinged.wait(), timeout)
+        return {"event": "pinged", "pings": self.pings, "open": len(self.clients)}
+
+    def on_notification(self) -> None:
+        self.received += 1
+        self.last_receipt = time.monotonic()
+        if self.received >= self.expected:
+            self.all_received.set()
+
+    async def open(self, spec: dict[str, Any]) -> dict[str, Any]:
+        host, port, path = spec["host"], int(spec["port"]), spec["path"]
+        count, prefix = int(spec["count"]), spec.get("sub_prefix", "bench")
+        secret = spec.get("secret")
+        requests = [
+            upgrade_request(
+                host, port, path, mint(secret, f"{prefix}-{i}") if secret else None
+            )
+            for i in range(count)
+        ]
+        subscribe = spec.get("subscribe")
+        subscribe_frame = masked_frame(OP_TEXT, subscribe.encode()) if subscribe else None
+        gate = asyncio.Semaphore(int(spec.get("concurrency", 64)))
+        errors: list[str] = []
+        started = time.monotonic()
+
+        async def one(request: bytes) -> bool:
+            async with gate:
+                return await self._open_one(host, port, request, subscribe_frame, errors)
+
+        try:
+            async with asyncio.timeout(float(spec.get("timeout", 120))):
+                outcomes = await asyncio.gather(*(one(r) for r in requests))
+        except TimeoutError:
+            outcomes = []
+            errors.append("open phase timed out")
+        opened = sum(outcomes)
+        return {
+            "opened": opened,
+            "failed": count - opened,
+            "started": started,
+            "finished": time.monotonic(),
+            "errors": errors[:5],
+        }
+
+    async def _open_one(
+        self,
+        host: str,
+        port: int,
+        request: bytes,
+        subscribe: bytes | None,
+        errors: list[str],
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            _, client = await loop.create_connection(
+                lambda: Client(self, request, subscribe is not None), host, port
+            )
+            async with asyncio.timeout(30):
+                if subscribe is not None:
+                    await client.upgraded
+                    assert client.transport is not None
+                    client.transport.write(subscribe)
+                await client.ready
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            errors.append(repr(exc))
+            return False
+        self.clients.append(client)
+        return True
+
+    def arm(self) -> None:
+        self.received = 0
+        self.expected = len(self.clients)
+        self.last_receipt = 0.0
+        self.all_received = asyncio.Event()
+        if self.expected == 0:
+            self.all_received.set()
+
+    async def delivered(self, timeout: float) -> dict[str, Any]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_received.wait(), timeout)
+        return {
+            "event": "delivered",
+            "received": self.received,
+            "expected": self.expected,
+            "last": self.last_receipt,
+        }
+
+    def close(self) -> int:
+        closed = 0
+        for client in self.clients:
+            if client.transport is not None:
+                client.transport.abort()
+                closed += 1
+        self.clients = []
+        self.pings = self.ping_target = 0
+        self.pinged = asyncio.Event()
+        return closed
+
+
+def raise_open_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def reply(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def serve_commands() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    worker = Worker()
+    pending: set[asyncio.Task[None]] = set()
+    while line := await reader.readline():
+        command = json.loads(line)
+        name = command["cmd"]
+        if name == "open":
+            reply({"event": "opened", **await worker.open(command)})
+        elif name == "arm":
+            worker.arm()
+            reply({"event": "armed"})
+            task = loop.create_task(_report_delivery(worker, float(command["timeout"])))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        elif name == "await_pings":
+            reply(await worker.await_pings(float(command["timeout"])))
+        elif name == "stats":
+            stats = {
+                "open": len(worker.clients),
+                "pings": worker.pings,
+                "lost": worker.lost,
+            }
+            reply({"event": "stats", **stats})
+        elif name == "close":
+            reply({"event": "closed", "closed": worker.close()})
+        elif name == "exit":
+            break
+    worker.close()
+
+
+async def _report_delivery(worker: Worker, timeout: float) -> None:
+    reply(await worker.delivered(timeout))
+
+
+if __name__ == "__main__":
+    raise_open_file_limit()
+    asyncio.run(serve_commands())

@@ -1,0 +1,585 @@
+"""Our server against three peers doing the same job: memory, fan-out, handshakes.
+
+Measured in one run on loopback, with the clients in separate worker processes
+(``benchmarks/_loadgen.py``) and each server in its own process:
+
+- ``ours``: ``wsharness serve``, embedded broker, default settings (every feature on,
+  telemetry export off), heartbeat shortened to ``--heartbeat`` seconds;
+- ``ours-otel``: the same with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointed at a local
+  OTLP sink that discards (``_peers/otlp_discard.py``), so spans and metrics export;
+- ``aiohttp``: a bare aiohttp server (``_peers/aiohttp_peer.py``);
+- ``websockets``: the ``websockets`` library's ``broadcast()``
+  (``_peers/websockets_peer.py``);
+- ``node-ws``: Node's ``ws`` (``_peers/ws_peer.js``; ``npm install --prefix
+  benchmarks/.peers ws`` first).
+
+Figures per peer: (1) server RSS per idle socket with ``--sockets`` open, after the
+first heartbeat round; (2) publish-to-last-receipt of one notification (100 bytes of
+data) to every socket, median of ``--rounds``; (3) upgrades accepted per second
+opening ``--handshakes`` sockets as fast as the workers can (ours verifies a JWT on
+each).  Then the issue's targets as ratios in the same run, PASS or MISS.
+
+    .venv/bin/python benchmarks/server_vs_peers.py [--sockets 10000] [--json out.json]
+    .venv/bin/python benchmarks/server_vs_peers.py --quick --peers ours,aiohttp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wsharness.protocol import WS_PATH, ClientType, ServerType, encode  # noqa: E402
+from wsharness.tokens import mint  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SECRET = "benchmark-secret-0123456789abcdef-0123456789"
+TOPIC = "bench"
+DATA = "x" * 100  # the notification: 100 bytes of data
+PEER_NAMES = ("ours", "ours-otel", "aiohttp", "websockets", "node-ws")
+EXTRA_PEERS = ("aiohttp-heartbeat",)  # diagnostics, only when asked for by --peers
+START_TIMEOUT = 30.0
+COMMAND_TIMEOUT = 180.0
+STARTED = time.monotonic()
+
+
+# -- child processes ---------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the benchmark dies, however it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Children:
+    """Every process this run starts, so that all of them end, even on failure."""
+
+    def __init__(self) -> None:
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(
+        self, argv: list[str], env: dict[str, str] | None = None, stdin: bool = False
+    ) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            preexec_fn=_die_with_parent,
+            limit=1 << 20,
+        )
+        self.processes.append(process)
+        return process
+
+    async def stop(self, process: asyncio.subprocess.Process) -> None:
+        """SIGKILL: the figures are taken; a graceful drain is not what is measured."""
+        _kill(process)
+        await asyncio.wait_for(process.wait(), 10)
+        if process in self.processes:
+            self.processes.remove(process)
+
+    async def kill_all(self) -> None:
+        """SIGKILL whatever is still running and reap it (bounded)."""
+        for process in self.processes:
+            _kill(process)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(process.wait() for process in self.processes)), 10
+            )
+        self.processes.clear()
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
+async def wait_listening(process: asyncio.subprocess.Process, what: str) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(START_TIMEOUT):
+        while True:
+            line = await process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{what} exited before listening")
+            if b"listening" in line:
+                return
+
+
+def note(text: str) -> None:
+    """A progress line with the time since the run started."""
+    print(f"  [{time.monotonic() - STARTED:6.1f} s] {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- the peers ---------------------------------------------------------------------
+
+
+@dataclass
+class Peer:
+    """How to start one server and make it send one notification to every socket."""
+
+    name: str
+    argv: Callable[[int, int], list[str]]
+    env: dict[str, str] = field(default_factory=dict)
+    needs_token: bool = False
+    subscribe: str | None = None
+    heartbeat: bool = False
+
+
+def python_argv(script: str, *extra: str) -> Callable[[int, int], list[str]]:
+    path = str(HERE / "_peers" / script)
+    return lambda port, _control: [sys.executable, path, str(port), *extra]
+
+
+def ours_argv(port: int, _control: int) -> list[str]:
+    return [sys.executable, "-m", "wsharness.cli", "serve", "--port", str(port)]
+
+
+def websockets_argv(port: int, control: int) -> list[str]:
+    script = HERE / "_peers" / "websockets_peer.py"
+    return [sys.executable, str(script), str(port), str(control)]
+
+
+def node_argv(port: int, _control: int) -> list[str]:
+    return ["node", str(HERE / "_peers" / "ws_peer.js"), str(port)]
+
+
+def make_peers(heartbeat: float, otlp_endpoint: str | None) -> dict[str, Peer]:
+    ours_env = {"WSH_JWT_SECRET": SECRET, "WSH_HEARTBEAT_SECONDS": str(heartbeat)}
+    otel_env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint or "",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    subscribe = encode(ClientType.SUBSCRIBE, topic=TOPIC)
+    node_modules = str(HERE / ".peers" / "node_modules")
+    return {
+        "ours": Peer("ours", ours_argv, ours_env, True, subscribe, True),
+        "ours-otel": Peer(
+            "ours-otel", ours_argv, ours_env | otel_env, True, subscribe, True
+        ),
+        "aiohttp": Peer("aiohttp", python_argv("aiohttp_peer.py")),
+        "aiohttp-heartbeat": Peer(
+            "aiohttp-heartbeat",
+            python_argv("aiohttp_peer.py", str(heartbeat)),
+            heartbeat=True,
+        ),
+        "websockets": Peer("websockets", websockets_argv),
+        "node-ws": Peer("node-ws", node_argv, {"NODE_PATH": node_modules}),
+    }
+
+
+class RunningPeer:
+    """One started server: its process, where to connect, how to trigger a broadcast."""
+
+    def __init__(
+        self, peer: Peer, process: asyncio.subprocess.Process, ports: tuple[int, int]
+    ):
+        self.peer = peer
+        self.process = process
+        self.port, self.control_port = ports
+        self.psutil = psutil.Process(process.pid)
+
+    def rss(self) -> int:
+        return int(self.psutil.memory_info().rss)
+
+    async def trigger(self, http: aiohttp.ClientSession) -> None:
+        """Ask the server to send one notification to every socket."""
+        if self.peer.needs_token:
+            token = mint(SECRET, "bench-publisher", scope="publish")
+            url = f"http://127.0.0.1:{self.port}/publish"
+            headers = {"Authorization": f"Bearer {token}"}
+            body = json.dumps({"topic": TOPIC, "data": DATA})
+        else:
+            port = self.control_port if self.peer.name == "websockets" else self.port
+            url, headers = f"http://127.0.0.1:{port}/broadcast", {}
+            body = encode(ServerType.MESSAGE, data=DATA)
+        async with http.post(url, data=body, headers=headers) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"{self.peer.name} trigger: HTTP {response.status}")
+
+
+async def start_peer(children: Children, peer: Peer) -> RunningPeer:
+    ports = (free_port(), free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WSH_"))}
+    process = await children.start(peer.argv(*ports), env | peer.env)
+    await wait_listening(process, peer.name)
+    return RunningPeer(peer, process, ports)
+
+
+# -- the load-generator workers ------------------------------------------------------
+
+
+class Worker:
+    """One ``_loadgen.py`` process, driven by JSON lines."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+
+    async def receive(self, timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError("load generator worker exited")
+        return dict(json.loads(line))
+
+    async def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        await self.send(command)
+        return await self.receive()
+
+
+class Workers:
+    """All workers; commands go to every one at once."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    @classmethod
+    async def start(cls, children: Children, count: int) -> Workers:
+        argv = [sys.executable, str(HERE / "_loadgen.py")]
+        return cls([Worker(await children.start(argv, stdin=True)) for _ in range(count)])
+
+    async def ask(self, command: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(w.ask(command) for w in self.workers)))
+
+    async def open(
+        self, running: RunningPeer, total: int, concurrency: int, label: str
+    ) -> dict[str, Any]:
+        shares = _split(total, len(self.workers))
+        commands = [
+            {
+                "cmd": "open",
+                "host": "127.0.0.1",
+                "port": running.port,
+                "path": WS_PATH,
+                "count": share,
+                "concurrency": concurrency,
+                "secret": SECRET if running.peer.needs_token else None,
+                "sub_prefix": f"{label}-w{index}",
+                "subscribe": running.peer.subscribe,
+                "timeout": COMMAND_TIMEOUT - 10,
+            }
+            for index, share in enumerate(shares)
+        ]
+        replies = await asyncio.gather(
+            *(w.ask(c) for w, c in zip(self.workers, commands, strict=True))
+        )
+        opened = sum(r["opened"] for r in replies)
+        started = min(r["started"] for r in replies)
+        finished = max(r["finished"] for r in replies)
+        errors = [e for r in replies for e in r["errors"]]
+        return {"opened": opened, "seconds": finished - started, "errors": errors[:5]}
+
+    async def close(self) -> None:
+        await self.ask({"cmd": "close"})
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+# -- the three measurements ----------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """What one peer measured."""
+
+    sockets_open: int = 0
+    rss_before: int = 0
+    rss_after: int = 0
+    bytes_per_socket: float = 0.0
+    fanout_ms: list[float] = field(default_factory=list)
+    fanout_missing: list[int] = field(default_factory=list)
+    handshakes: int = 0
+    handshake_seconds: float = 0.0
+    handshakes_per_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def fanout_median_ms(self) -> float:
+        return statistics.median(self.fanout_ms) if self.fanout_ms else float("nan")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sockets_open": self.sockets_open,
+            "rss_before_bytes": self.rss_before,
+            "rss_after_bytes": self.rss_after,
+            "memory_bytes_per_socket": self.bytes_per_socket,
+            "fanout_ms": self.fanout_ms,
+            "fanout_median_ms": self.fanout_median_ms,
+            "fanout_missing_receipts": self.fanout_missing,
+            "handshakes": self.handshakes,
+            "handshake_seconds": self.handshake_seconds,
+            "handshakes_per_s": self.handshakes_per_s,
+            "errors": self.errors,
+        }
+
+
+async def warm_up(
+    running: RunningPeer, workers: Workers, http: aiohttp.ClientSession
+) -> None:
+    """A few sockets and one broadcast: one-time lazy set-up is not a per-socket cost."""
+    await workers.open(running, 20, 10, "warm")
+    await deliver_once(running, workers, http, timeout=10)
+    await workers.close()
+
+
+async def deliver_once(
+    running: RunningPeer, workers: Workers, http: aiohttp.ClientSession, timeout: float
+) -> tuple[float, int]:
+    """Publish once; (publish-to-last-receipt seconds, receipts missing)."""
+    armed = await workers.ask({"cmd": "arm", "timeout": timeout})
+    assert all(r["event"] == "armed" for r in armed)
+    published = time.monotonic()
+    await running.trigger(http)
+    replies = await asyncio.gather(*(w.receive(timeout + 10) for w in workers.workers))
+    missing = sum(r["expected"] - r["received"] for r in replies)
+    last = max(r["last"] for r in replies)
+    return last - published, missing
+
+
+async def wait_heartbeat_round(
+    running: RunningPeer, workers: Workers, sockets: int, heartbeat: float
+) -> None:
+    """Until every socket answered one ping (ours), or one heartbeat interval (peers)."""
+    if not running.peer.heartbeat:
+        await asyncio.sleep(heartbeat + 1)  # the same wait, no pings to wait for
+        return
+    replies = await workers.ask({"cmd": "await_pings", "timeout": heartbeat * 3 + 5})
+    pinged = sum(min(r["pings"], r["open"]) for r in replies)
+    if pinged < sockets:
+        print(f"  warning: only {pinged} of {sockets} sockets pinged", flush=True)
+    await asyncio.sleep(0.5)  # the last pongs reach the server
+
+
+async def measure_idle_and_fanout(
+    children: Children, peer: Peer, workers: Workers, args: argparse.Namespace
+) -> Figures:
+    figures = Figures()
+    running = await start_peer(children, peer)
+    note("started")
+    try:
+        async with aiohttp.ClientSession() as http:
+            await warm_up(running, workers, http)
+            figures.rss_before = running.rss()
+            opened = await workers.open(running, args.sockets, args.concurrency, "idle")
+            figures.sockets_open = opened["opened"]
+            figures.errors += opened["errors"]
+            note(f"{figures.sockets_open} sockets open")
+            await wait_heartbeat_round(
+                running, workers, figures.sockets_open, args.heartbeat
+            )
+            figures.rss_after = running.rss()
+            delta = figures.rss_after - figures.rss_before
+            figures.bytes_per_socket = delta / max(figures.sockets_open, 1)
+            note(f"heartbeat round done; {figures.bytes_per_socket:.0f} B/socket")
+            for _ in range(args.rounds):
+                seconds, missing = await deliver_once(running, workers, http, timeout=30)
+                figures.fanout_ms.append(seconds * 1000)
+                figures.fanout_missing.append(missing)
+            note(f"fan-outs: {' '.join(f'{ms:.0f}' for ms in figures.fanout_ms)} ms")
+            await workers.close()
+    finally:
+        await children.stop(running.process)
+    note("stopped")
+    return figures
+
+
+async def measure_handshakes(
+    children: Children,
+    peer: Peer,
+    workers: Workers,
+    args: argparse.Namespace,
+    figures: Figures,
+) -> None:
+    running = await start_peer(children, peer)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await warm_up(running, workers, http)
+        peer_no_subscribe = RunningPeer(
+            Peer(peer.name, peer.argv, peer.env, peer.needs_token),
+            running.process,
+            (running.port, running.control_port),
+        )
+        opened = await workers.open(
+            peer_no_subscribe, args.handshakes, args.concurrency, "handshake"
+        )
+        figures.handshakes = opened["opened"]
+        figures.handshake_seconds = opened["seconds"]
+        figures.handshakes_per_s = opened["opened"] / max(opened["seconds"], 1e-9)
+        figures.errors += opened["errors"]
+        note(f"{figures.handshakes} handshakes in {figures.handshake_seconds:.2f} s")
+        await workers.close()
+    finally:
+        await children.stop(running.process)
+    note("stopped")
+
+
+# -- report ------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One ratio the issue asks for."""
+
+    name: str
+    ratio: float
+    limit: float
+    at_most: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= self.limit if self.at_most else self.ratio >= self.limit
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ratio": self.ratio, "limit": self.limit,
+                "at_most": self.at_most, "pass": self.passed}  # fmt: skip
+
+
+def targets(results: dict[str, Figures]) -> list[Target]:
+    """The issue's three ratios for each variant of ours, where both sides ran."""
+    found: list[Target] = []
+    bare, node = results.get("aiohttp"), results.get("node-ws")
+    for name in ("ours", "ours-otel"):
+        ours = results.get(name)
+        if ours is not None and bare is not None:
+            memory = ours.bytes_per_socket / bare.bytes_per_socket
+            handshakes = ours.handshakes_per_s / bare.handshakes_per_s
+            found.append(Target(f"{name} memory/socket vs aiohttp", memory, 1.25, True))
+            found.append(Target(f"{name} handshakes/s vs aiohttp", handshakes, 0.9, False))
+        if ours is not None and node is not None:
+            fanout = ours.fanout_median_ms / node.fanout_median_ms
+            found.append(Target(f"{name} fan-out time vs node-ws", fanout, 1.0, True))
+    return found
+
+
+def print_table(results: dict[str, Figures], found: list[Target], sockets: int) -> None:
+    print(f"\n{'peer':<17} {'KB/idle socket':>15} {'fan-out ms (median)':>20} "
+          f"{'fan-out ms (all rounds)':>32} {'handshakes/s':>13}")  # fmt: skip
+    for name, figures in results.items():
+        rounds = " ".join(f"{ms:.0f}" for ms in figures.fanout_ms)
+        missing = sum(figures.fanout_missing)
+        note = f"  ({missing} receipts missing)" if missing else ""
+        print(f"{name:<17} {figures.bytes_per_socket / 1024:15.2f} "
+              f"{figures.fanout_median_ms:20.1f} {rounds:>32} "
+              f"{figures.handshakes_per_s:13.0f}{note}")  # fmt: skip
+    print(f"({sockets} idle sockets; fan-out = publish to last receipt)\n")
+    for target in found:
+        relation = "<=" if target.at_most else ">="
+        verdict = "PASS" if target.passed else "MISS"
+        print(f"{verdict}  {target.name}: {target.ratio:.2f} ({relation} {target.limit})")
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sockets", type=int, default=10_000, help="idle sockets held")
+    parser.add_argument("--handshakes", type=int, default=2_000, help="sockets opened fast")
+    parser.add_argument("--rounds", type=int, default=5, help="fan-outs (median taken)")
+    parser.add_argument("--heartbeat", type=float, default=5.0, help="ours: seconds")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="opens in flight/worker"
+    )
+    parser.add_argument("--peers", default=",".join(PEER_NAMES), help="comma-separated")
+    parser.add_argument("--quick", action="store_true", help="1,000 sockets, short rounds")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sockets, args.handshakes, args.rounds, args.heartbeat = 1_000, 500, 3, 2.0
+    args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
+    unknown = set(args.peers) - set(PEER_NAMES + EXTRA_PEERS)
+    if unknown:
+        known = PEER_NAMES + EXTRA_PEERS
+        parser.error(f"unknown peers {sorted(unknown)}; choose from {known}")
+    if args.sockets > 19_000 * args.workers or args.sockets > 19_000:
+        parser.error("a server process holds at most ~19,000 sockets here")
+    return args
+
+
+async def run(args: argparse.Namespace) -> dict[str, Figures]:
+    children = Children()
+    results: dict[str, Figures] = {}
+    try:
+        sink_port = free_port()
+        endpoint = None
+        if "ours-otel" in args.peers:
+            sink = await children.start(
+                [sys.executable, str(HERE / "_peers" / "otlp_discard.py"), str(sink_port)]
+            )
+            await wait_listening(sink, "OTLP sink")
+            endpoint = f"http://127.0.0.1:{sink_port}"
+        peers = make_peers(args.heartbeat, endpoint)
+        workers = await Workers.start(children, args.workers)
+        for name in args.peers:
+            print(f"{name}: idle sockets and fan-out ...", flush=True)
+            figures = await measure_idle_and_fanout(children, peers[name], workers, args)
+            print(f"{name}: handshakes ...", flush=True)
+            await measure_handshakes(children, peers[name], workers, args, figures)
+            results[name] = figures
+    finally:
+        await children.kill_all()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    results = asyncio.run(run(args))
+    found = targets(results)
+    print_table(results, found, args.sockets)
+    if args.json is not None:
+        document = {
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "sockets": args.sockets,
+            "handshake_sockets": args.handshakes,
+            "rounds": args.rounds,
+            "heartbeat_seconds": args.heartbeat,
+            "workers": args.workers,
+            "notification_data_bytes": len(DATA),
+            "cpus": os.cpu_count(),
+            "seconds": time.monotonic() - started,
+            "peers": {name: figures.as_json() for name, figures in results.items()},
+            "targets": [target.as_json() for target in found],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
