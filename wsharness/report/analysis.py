@@ -1,7 +1,7 @@
 """The capacity findings of a run, computed from its inputs (pure functions, no I/O).
 
 - Open sockets: the server's ``wsh_open_connections`` gauge (the autoscaling signal);
-  Locust's ``User Count`` only when the server series is absent.
+  without it the Locust suite's ``_sockets.csv`` count, and last Locust's ``User Count``.
 - Windows: the run is cut into windows of ``window_s`` seconds (a trailing piece
   shorter than half a window is left out).  Each window gets the
   mean open sockets, the latency percentiles per request name that Locust wrote at the
@@ -112,6 +112,7 @@ class Findings:
     socket_source: str
     sockets: tuple[tuple[float, float], ...]
     users: tuple[tuple[float, float], ...]
+    client_sockets: tuple[tuple[float, float], ...]
     windows: tuple[Window, ...]
     knee: Knee
     memory: MemoryFit
@@ -143,7 +144,13 @@ def open_sockets(inputs: RunInputs) -> tuple[list[tuple[float, float]], str]:
     server = series_total(inputs.samples, names.PROM_OPEN_CONNECTIONS)
     if server:
         return server, f"server gauge {names.PROM_OPEN_CONNECTIONS}"
-    return user_counts(inputs.history), "Locust User Count (server gauge absent)"
+    if inputs.client_sockets:
+        return list(
+            inputs.client_sockets
+        ), "Locust suite's open-socket count (no server gauge)"
+    return user_counts(
+        inputs.history
+    ), "Locust User Count (no server or client socket count)"
 
 
 def user_counts(history: Sequence[HistoryRow]) -> list[tuple[float, float]]:
@@ -416,6 +423,7 @@ def analyse(
         socket_source=source,
         sockets=tuple(sockets),
         users=tuple(user_counts(inputs.history)),
+        client_sockets=inputs.client_sockets,
         windows=tuple(windows),
         knee=knee,
         memory=memory,

@@ -7,7 +7,9 @@ Locust 2.x writes ``<prefix>_stats.csv`` (totals per request name),
 ``<prefix>_stats_history.csv`` (one row per second: ``Timestamp``, ``User Count``,
 ``Type``, ``Name``, ``Requests/s``, ``Failures/s``, the percentiles ``50%`` ...
 ``100%``, then ``Total Request Count``, ``Total Failure Count`` ...; rows per request
-name only with ``--csv-full-history``) and ``<prefix>_failures.csv``.
+name only with ``--csv-full-history``) and ``<prefix>_failures.csv``.  The project's
+Locust suite adds ``<prefix>_sockets.csv`` (``Timestamp``, ``User Count``,
+``Open Sockets``, ...), read when present.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ AGGREGATED = "Aggregated"
 HISTORY_SUFFIX = "_stats_history.csv"
 STATS_SUFFIX = "_stats.csv"
 FAILURES_SUFFIX = "_failures.csv"
+SOCKETS_SUFFIX = "_sockets.csv"  # the Locust suite's open-socket gauge (optional)
+SOCKETS_COLUMNS = ("Timestamp", "Open Sockets")
 PERCENTILE_COLUMNS = ("50%", "95%", "99%")
 HISTORY_COLUMNS = (
     "Timestamp",
@@ -91,6 +95,7 @@ class RunInputs:
     history: tuple[HistoryRow, ...]
     failures: tuple[FailureRow, ...]
     samples: tuple[Sample, ...]
+    client_sockets: tuple[tuple[float, float], ...] = ()
 
 
 def find_prefix(run_dir: Path) -> str:
@@ -200,6 +205,19 @@ def read_samples(path: Path) -> tuple[Sample, ...]:
         raise ReportInputError(f"{path}: not a server metrics file ({error})") from None
 
 
+def read_client_sockets(path: Path) -> tuple[tuple[float, float], ...]:
+    """(timestamp, open sockets) as the load generator counted them; empty if absent."""
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(
+            (float(row["Timestamp"]), float(row["Open Sockets"]))
+            for row in _rows(path, SOCKETS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not an open-sockets file ({error})") from None
+
+
 def load_run(run_dir: Path) -> RunInputs:
     """Read every input of the run in ``run_dir``."""
     prefix = find_prefix(run_dir)
@@ -211,6 +229,7 @@ def load_run(run_dir: Path) -> RunInputs:
         history=read_history(Path(f"{base}{HISTORY_SUFFIX}")),
         failures=read_failures(Path(f"{base}{FAILURES_SUFFIX}")),
         samples=read_samples(run_dir / METRICS_FILE),
+        client_sockets=read_client_sockets(Path(f"{base}{SOCKETS_SUFFIX}")),
     )
 
 

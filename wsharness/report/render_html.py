@@ -11,6 +11,7 @@ from wsharness.report.inputs import FailureRow, RunInputs
 from wsharness.report.summary import (
     KIB,
     MIB,
+    caveats,
     knee_sentence,
     memory_sentence,
     recommendation_sentence,
@@ -49,7 +50,7 @@ vertical-align:-1px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}
 td.num,th.num{text-align:right}.bad{color:#b91c1c}.ok{color:#15803d}
-.empty{color:#6b7280;font-style:italic}
+.empty{color:#6b7280;font-style:italic}.caveat{color:#b45309}
 code{font-size:12px}
 """
 
@@ -100,13 +101,22 @@ def _panel(title: str, body: str, explain: str, wide: bool = False) -> str:
     )
 
 
+def _sockets_series(findings: Findings, t0: float) -> list[Series]:
+    """The open-socket count used (server gauge first), then the other counts."""
+    used = [(t - t0, v) for t, v in findings.sockets]
+    series = [Series(f"open sockets ({findings.socket_source})", used, PALETTE[0])]
+    if findings.client_sockets and findings.socket_source.startswith("server"):
+        client = [(t - t0, v) for t, v in findings.client_sockets]
+        series.append(
+            Series("open sockets (Locust suite)", client, PALETTE[1], dashed=True)
+        )
+    users = [(t - t0, v) for t, v in findings.users]
+    series.append(Series("Locust users", users, GREY, dashed=True))
+    return series
+
+
 def _sockets_panel(findings: Findings, t0: float) -> str:
-    series = [
-        Series(
-            "open sockets (server)", [(t - t0, v) for t, v in findings.sockets], PALETTE[0]
-        ),
-        Series("Locust users", [(t - t0, v) for t, v in findings.users], GREY, dashed=True),
-    ]
+    series = _sockets_series(findings, t0)
     guides = [
         Guide("within objective", findings.knee.max_sockets_within_slo, color="#15803d")
     ]
@@ -350,6 +360,7 @@ up to {findings.max_open_sockets:.0f} open sockets</p>
 <li>{escape(knee_sentence(findings))}</li>
 <li>Memory: {escape(memory_sentence(findings))}</li>
 <li>{escape(recommendation_sentence(findings))}</li>
+{"".join(f'<li class="caveat">{escape(note)}</li>' for note in caveats(findings))}
 </ul></div>
 <div class="grid">{"".join(panels)}</div>
 </main></body></html>

@@ -9,6 +9,7 @@ from wsharness.report.inputs import RunInputs
 from wsharness.report.summary import (
     KIB,
     MIB,
+    caveats,
     knee_sentence,
     memory_sentence,
     recommendation_sentence,
@@ -68,6 +69,7 @@ def render_markdown(findings: Findings, inputs: RunInputs) -> str:
         f"- {knee_sentence(findings)}",
         f"- Memory: {memory_sentence(findings)}",
         f"- {recommendation_sentence(findings)}",
+        *(f"- ⚠ {note}" for note in caveats(findings)),
         "",
         *_figures_table(findings),
         "",

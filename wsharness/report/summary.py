@@ -33,6 +33,30 @@ def knee_sentence(findings: Findings) -> str:
     )
 
 
+LOW_SERVER_CPU_CORES = 0.5
+UNCERTAIN_FIT_R_SQUARED = 0.8
+
+
+def caveats(findings: Findings) -> list[str]:
+    """What a reader should know before trusting the figures."""
+    notes = []
+    broken = [w for w in findings.windows if not w.within_objective]
+    busiest = max((cores for _, cores in findings.cpu_cores), default=0.0)
+    if broken and findings.cpu_cores and busiest < LOW_SERVER_CPU_CORES:
+        notes.append(
+            f"The server never used more than {busiest:.0%} of a core while the objective "
+            "was broken: the load generator may be the bottleneck (check Locust's CPU; "
+            "spread the load with --processes or workers)."
+        )
+    if findings.memory.r_squared < UNCERTAIN_FIT_R_SQUARED:
+        notes.append(
+            f"Memory per socket is uncertain: the straight line explains only "
+            f"{findings.memory.r_squared:.0%} of the variation (R²); run longer or hold "
+            "more sockets."
+        )
+    return notes
+
+
 def recommendation_sentence(findings: Findings) -> str:
     rec, objective = findings.recommendation, findings.objective
     if rec.connections_per_instance <= 0:
@@ -101,6 +125,7 @@ def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
             "server_scrapes": len({s.timestamp for s in inputs.samples}),
             "memory_fit_points": len(memory.points),
         },
+        "caveats": caveats(findings),
         "closes_by_code": findings.closes_by_code,
         "jaeger_links": [
             {
