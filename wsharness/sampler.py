@@ -20,6 +20,7 @@ labels as ``key=value`` pairs sorted by key and joined with ``;`` (empty when no
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import math
 import threading
@@ -206,7 +207,7 @@ class MetricsSampler:
     def _tick(self, writer: SampleWriter) -> None:
         try:
             samples = scrape_once(self.url, self.timeout_s)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             self.errors += 1
             self.last_error = str(error)
             return
