@@ -12,6 +12,8 @@
   rate above its limit) sets the knee; ``max_sockets_within_slo`` is the highest socket
   count of a passing window below it.  With no violation it is the highest socket count
   observed and flagged as a lower bound.
+- Server latency: per window, the p99 of the server's publish-to-socket lag and fan-out
+  histograms (bucket increases over the window), shown beside the client's view.
 - Memory per socket: least-squares slope of resident memory against open sockets over
   the scrapes from the start of the run to the last scrape at the peak of open sockets
   (memory a process frees is rarely returned to the OS, so the ramp down is left out).
@@ -21,6 +23,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -29,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from telemetry import names
+from wsharness.report.histograms import BucketTimeline, window_quantiles_ms
 from wsharness.report.inputs import AGGREGATED, HistoryRow, ReportInputError, RunInputs
 from wsharness.report.jaeger import JaegerLink, JaegerTarget, jaeger_links
 from wsharness.sampler import Sample
@@ -72,6 +76,8 @@ class Window:
     objective_p99_ms: float | None
     within_objective: bool
     reason: str
+    server_lag_p99_ms: float | None = None
+    fanout_p99_ms: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -295,6 +301,24 @@ def build_windows(
     return windows
 
 
+def with_server_latency(
+    windows: Sequence[Window], samples: Sequence[Sample]
+) -> list[Window]:
+    """Add the server's publish-lag and fan-out p99 of each window (from histograms)."""
+    spans = [(w.start, w.end) for w in windows]
+    lag = BucketTimeline(samples, names.PROM_PUBLISH_LAG + "_bucket")
+    fanout = BucketTimeline(samples, names.PROM_FANOUT_DURATION + "_bucket")
+    return [
+        dataclasses.replace(w, server_lag_p99_ms=lag_ms, fanout_p99_ms=fanout_ms)
+        for w, lag_ms, fanout_ms in zip(
+            windows,
+            window_quantiles_ms(lag, spans, 0.99),
+            window_quantiles_ms(fanout, spans, 0.99),
+            strict=True,
+        )
+    ]
+
+
 def find_knee(windows: Sequence[Window]) -> Knee:
     """Where the objective is first broken, walking up the open-socket count."""
     ordered = sorted(windows, key=lambda w: w.open_sockets)
@@ -409,7 +433,9 @@ def analyse(
 ) -> Findings:
     check_history(inputs, objective)
     sockets, source = open_sockets(inputs)
-    windows = build_windows(inputs.history, sockets, objective)
+    windows = with_server_latency(
+        build_windows(inputs.history, sockets, objective), inputs.samples
+    )
     if len(windows) < MIN_WINDOWS:
         raise ReportInputError(f"run too short: {len(windows)} window(s) of history")
     memory = fit_memory(inputs.samples)

@@ -19,6 +19,7 @@ from wsharness.report.summary import (
 from wsharness.report.svg import PALETTE, WIDE, Guide, Series, bar_chart, line_chart
 
 LATENCY_NAMES = ("connect", "echo", "deliver", "reconnect", "refresh")
+DELIVER = "deliver"
 MAX_FAILURE_ROWS = 15
 GREY = "#9ca3af"
 
@@ -173,13 +174,27 @@ def _latency_panel(findings: Findings, name: str) -> str:
                 color="#b91c1c",
             )
         )
-    chart = line_chart(f"chart-latency-{name}", series, "open sockets", "ms", guides)
-    return _panel(
-        f"{name}: latency against open sockets",
-        chart,
+    explain = (
         f"One point per {findings.objective.window_s} s window: Locust's percentiles of "
-        f"<code>{escape(name)}</code> over that window, at the window's mean open sockets.",
+        f"<code>{escape(name)}</code> over that window, at the window's mean open sockets."
     )
+    if name == DELIVER:
+        series.append(_server_lag_series(windows))
+        explain += (
+            " Dashed: the server's own publish-to-socket lag p99 (its histogram), so a gap "
+            "between the two is time spent outside the server (network, load generator)."
+        )
+    chart = line_chart(f"chart-latency-{name}", series, "open sockets", "ms", guides)
+    return _panel(f"{name}: latency against open sockets", chart, explain)
+
+
+def _server_lag_series(windows: Sequence[Window]) -> Series:
+    points = sorted(
+        (w.open_sockets, w.server_lag_p99_ms)
+        for w in windows
+        if w.server_lag_p99_ms is not None
+    )
+    return Series("server lag p99", points, PALETTE[5], style="both", dashed=True)
 
 
 def _memory_panel(findings: Findings) -> str:
@@ -281,14 +296,20 @@ def _failures_panel(findings: Findings, inputs: RunInputs, t0: float) -> str:
     )
 
 
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
 def _window_row(window: Window, t0: float) -> str:
-    p99 = "—" if window.objective_p99_ms is None else f"{window.objective_p99_ms:g}"
     verdict = "within" if window.within_objective else escape(window.reason)
     return (
         f'<tr><td class="num">{window.start - t0:.0f} to {window.end - t0:.0f}</td>'
         f'<td class="num">{window.open_sockets:.0f}</td>'
         f'<td class="num">{window.requests}</td><td class="num">{window.failures}</td>'
-        f'<td class="num">{window.error_rate:.3%}</td><td class="num">{p99}</td>'
+        f'<td class="num">{window.error_rate:.3%}</td>'
+        f'<td class="num">{_ms(window.objective_p99_ms)}</td>'
+        f'<td class="num">{_ms(window.server_lag_p99_ms)}</td>'
+        f'<td class="num">{_ms(window.fanout_p99_ms)}</td>'
         f'<td class="{"ok" if window.within_objective else "bad"}">{verdict}</td></tr>'
     )
 
@@ -300,6 +321,7 @@ def _windows_table(findings: Findings, t0: float) -> str:
         '<table><tr><th class="num">seconds</th><th class="num">open sockets</th>'
         '<th class="num">requests</th><th class="num">failures</th>'
         f'<th class="num">error rate</th><th class="num">p99 {escape(name)} (ms)</th>'
+        '<th class="num">server lag p99 (ms)</th><th class="num">fan-out p99 (ms)</th>'
         f"<th>verdict</th></tr>{rows}</table>"
     )
     return _panel(

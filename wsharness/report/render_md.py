@@ -57,6 +57,21 @@ def _latency_table(findings: Findings) -> list[str]:
     return lines
 
 
+def _server_latency_lines(findings: Findings) -> list[str]:
+    lags = [
+        w.server_lag_p99_ms for w in findings.windows if w.server_lag_p99_ms is not None
+    ]
+    fanouts = [w.fanout_p99_ms for w in findings.windows if w.fanout_p99_ms is not None]
+    if not lags and not fanouts:
+        return []
+    parts = []
+    if lags:
+        parts.append(f"publish-to-socket lag p99 up to {max(lags):.0f} ms")
+    if fanouts:
+        parts.append(f"fan-out p99 up to {max(fanouts):.0f} ms")
+    return ["", f"Server side, per window: {', '.join(parts)}."]
+
+
 def render_markdown(findings: Findings, inputs: RunInputs) -> str:
     objective = findings.objective
     lines = [
@@ -76,6 +91,7 @@ def render_markdown(findings: Findings, inputs: RunInputs) -> str:
         "### Latency (client side, per window)",
         "",
         *_latency_table(findings),
+        *_server_latency_lines(findings),
         "",
         f"Run: {findings.duration_s} s, {findings.total_requests} requests, "
         f"{findings.total_failures} failures, up to {findings.max_open_sockets:.0f} open "

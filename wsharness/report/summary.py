@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wsharness.report.analysis import Findings
+from wsharness.report.analysis import Findings, Window
 from wsharness.report.inputs import RunInputs
 
 KIB = 1024
@@ -81,6 +81,25 @@ def memory_sentence(findings: Findings) -> str:
     )
 
 
+def _window_document(window: Window) -> dict[str, Any]:
+    return {
+        "start": window.start,
+        "end": window.end,
+        "open_sockets": round(window.open_sockets, 1),
+        "requests": window.requests,
+        "failures": window.failures,
+        "p99_ms": {name: p.p99_ms for name, p in sorted(window.latency.items())},
+        "server_publish_lag_p99_ms": _rounded(window.server_lag_p99_ms),
+        "server_fanout_p99_ms": _rounded(window.fanout_p99_ms),
+        "within_objective": window.within_objective,
+        "reason": window.reason or None,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
     """What ``report.json`` holds."""
     knee, memory, rec, objective = (
@@ -126,6 +145,7 @@ def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
             "memory_fit_points": len(memory.points),
         },
         "caveats": caveats(findings),
+        "windows": [_window_document(w) for w in findings.windows],
         "closes_by_code": findings.closes_by_code,
         "jaeger_links": [
             {
