@@ -1,9 +1,10 @@
-"""What telemetry costs the server: echo throughput and fan-out time, three ways.
+"""What telemetry costs the server: echo throughput and fan-out time, four ways.
 
 Runs the real ``wsharness serve`` in a subprocess with telemetry off, on with
-``parentbased_traceidratio`` 0.1, and on with ``always_on`` (both exporting to an
-OTLP/HTTP receiver inside this process), in one run, alternating the modes each
-round, and prints the figures and each mode's cost relative to "off".
+``parentbased_traceidratio`` 0.1 (with and without OTLP metrics export), and on with
+``always_on``, all exporting to an OTLP/HTTP receiver in a process of its own, in one
+run, alternating the order each round; prints the figures and each mode's cost
+relative to "off".
 
     .venv/bin/python benchmarks/telemetry_cost.py [--rounds 2] [--seconds 5]
 
@@ -20,7 +21,10 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,7 +33,6 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import names
-from telemetry.otlp_sink import OtlpSink
 from wsharness.localserver import LocalServer
 from wsharness.protocol import ClientType, ServerType
 from wsharness.tokens import mint
@@ -39,6 +42,10 @@ ECHO_SOCKETS = 32
 SUBSCRIBERS = 400
 NOTIFICATIONS = 200
 TOPIC = "bench"
+# Ratio 0.1 without OTLP metrics: each metric reader keeps its own aggregation in the
+# SDK, so exporting metrics over OTLP next to /metrics doubles every measurement's cost;
+# this mode shows the tracing cost on its own.
+TRACES_ONLY = "ratio 0.1 traces only"
 
 
 @dataclass
@@ -51,7 +58,27 @@ class Figures:
     delivery_s: list[float] = field(default_factory=list)
 
 
-def mode_env(mode: str, sink: OtlpSink) -> dict[str, str]:
+class SinkProcess:
+    """``python -m telemetry.otlp_sink`` in its own process, so decoding what the
+    server exports costs neither the server nor the load-generating client."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "telemetry.otlp_sink"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.endpoint = str(json.loads(self.process.stdout.readline())["endpoint"])
+
+    def stop(self) -> int:
+        """Stop it; return how many spans it received."""
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=30)
+        return int(json.loads(output.strip().splitlines()[-1])["spans"])
+
+
+def mode_env(mode: str, sink: SinkProcess) -> dict[str, str]:
     if mode == "off":
         return {}
     env = {
@@ -59,11 +86,13 @@ def mode_env(mode: str, sink: OtlpSink) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_METRIC_EXPORT_INTERVAL": "5000",
     }
-    if mode == "ratio 0.1":
+    if mode.startswith("ratio 0.1"):
         env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
         env |= {"OTEL_TRACES_SAMPLER_ARG": "0.1"}
     else:
         env |= {"OTEL_TRACES_SAMPLER": "always_on"}
+    if mode == TRACES_ONLY:
+        env |= {"OTEL_METRICS_EXPORTER": "none"}
     return env
 
 
@@ -177,7 +206,7 @@ async def measure_fanout(
     return mean_fanout * 1000, delivery
 
 
-async def run_mode(mode: str, sink: OtlpSink, seconds: float, figures: Figures) -> None:
+async def run_mode(mode: str, sink: SinkProcess, seconds: float, figures: Figures) -> None:
     server = Server(mode_env(mode, sink))
     try:
         connector = aiohttp.TCPConnector(limit=0)  # every socket stays open
@@ -191,7 +220,7 @@ async def run_mode(mode: str, sink: OtlpSink, seconds: float, figures: Figures) 
     figures.fanout_ms.append(fanout_ms)
     figures.delivery_s.append(delivery_s)
     print(
-        f"  {mode:<10} {rate:9.0f} echo/s  {cpu_us:7.1f} us CPU/echo  "
+        f"  {mode:<22} {rate:9.0f} echo/s  {cpu_us:7.1f} us CPU/echo  "
         f"fan-out {fanout_ms:6.3f} ms  all delivered in {delivery_s:5.2f} s",
         flush=True,
     )
@@ -200,7 +229,7 @@ async def run_mode(mode: str, sink: OtlpSink, seconds: float, figures: Figures) 
 def report(results: dict[str, Figures], spans: int) -> None:
     base = results["off"]
     print("\nmedian over rounds (cost relative to telemetry off):")
-    print(f"{'mode':<10} {'echo/s':>9} {'cost':>7} {'us CPU/echo':>12} {'cost':>7} "
+    print(f"{'mode':<22} {'echo/s':>9} {'cost':>7} {'us CPU/echo':>12} {'cost':>7} "
           f"{'fan-out ms':>11} {'cost':>7}")  # fmt: skip
     for mode, figures in results.items():
         rate = statistics.median(figures.echoes_per_s)
@@ -210,7 +239,7 @@ def report(results: dict[str, Figures], spans: int) -> None:
         cpu_cost = cpu / statistics.median(base.cpu_us_per_echo) - 1
         fanout_cost = fanout / statistics.median(base.fanout_ms) - 1
         print(
-            f"{mode:<10} {rate:9.0f} {rate_cost:+7.1%} {cpu:12.1f} {cpu_cost:+7.1%} "
+            f"{mode:<22} {rate:9.0f} {rate_cost:+7.1%} {cpu:12.1f} {cpu_cost:+7.1%} "
             f"{fanout:11.3f} {fanout_cost:+7.1%}"
         )
     print(f"\nspans received by the in-process OTLP receiver: {spans}")
@@ -225,15 +254,18 @@ async def main() -> None:
         del os.environ[key]  # "off" means off, whatever the calling shell exports
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
-    modes = ["off", "ratio 0.1", "always_on"]
+    modes = ["off", "ratio 0.1", TRACES_ONLY, "always_on"]
     results = {mode: Figures() for mode in modes}
-    with OtlpSink() as sink:
+    sink = SinkProcess()
+    try:
         for round_number in range(args.rounds):
             print(f"round {round_number + 1}/{args.rounds}", flush=True)
             order = modes if round_number % 2 == 0 else list(reversed(modes))
             for mode in order:
                 await run_mode(mode, sink, args.seconds, results[mode])
-        report(results, len(sink.spans()))
+    finally:
+        spans = sink.stop()
+    report(results, spans)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ own endpoint (the autoscaling signal), not OpenTelemetry export.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
@@ -80,6 +81,7 @@ def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
         resource=build_resource(service_name),
         metric_readers=readers,
         shutdown_on_exit=False,
+        exemplar_filter=_exemplar_filter(),
     )
     _keep_local_metrics(provider)
     meter = provider.get_meter(INSTRUMENTATION_SCOPE)
@@ -95,6 +97,14 @@ def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
         settings=settings,
         owns_tracer_provider=owned,
     )
+
+
+def _exemplar_filter() -> ExemplarFilter | None:
+    """Exemplars off unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks for them: /metrics
+    cannot show them, and checking the current span costs every measurement."""
+    if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
+        return None  # the SDK reads the variable itself
+    return AlwaysOffExemplarFilter()
 
 
 def _keep_local_metrics(provider: MeterProvider) -> None:
