@@ -8,7 +8,7 @@ whole suite via `locust -f loadtests/`.  Options: wsharness/loadclient/options.p
 
 from __future__ import annotations
 
-from wsharness.loadclient import ActiveUser as _ActiveUser
+from wsharness.loadclient.suite import ActiveUser as _ActiveUser
 
 
 class ActiveUser(_ActiveUser):

@@ -8,7 +8,7 @@ whole suite via `locust -f loadtests/`.  Options: wsharness/loadclient/options.p
 
 from __future__ import annotations
 
-from wsharness.loadclient import DropsUser as _DropsUser
+from wsharness.loadclient.suite import DropsUser as _DropsUser
 
 
 class DropsUser(_DropsUser):

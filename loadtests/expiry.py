@@ -8,7 +8,7 @@ whole suite via `locust -f loadtests/`.  Options: wsharness/loadclient/options.p
 
 from __future__ import annotations
 
-from wsharness.loadclient import ExpiryUser as _ExpiryUser
+from wsharness.loadclient.suite import ExpiryUser as _ExpiryUser
 
 
 class ExpiryUser(_ExpiryUser):

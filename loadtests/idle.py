@@ -8,7 +8,7 @@ whole suite via `locust -f loadtests/`.  Options: wsharness/loadclient/options.p
 
 from __future__ import annotations
 
-from wsharness.loadclient import IdleUser as _IdleUser
+from wsharness.loadclient.suite import IdleUser as _IdleUser
 
 
 class IdleUser(_IdleUser):

@@ -8,7 +8,7 @@ whole suite via `locust -f loadtests/`.  Options: wsharness/loadclient/options.p
 
 from __future__ import annotations
 
-from wsharness.loadclient import PublisherUser as _PublisherUser
+from wsharness.loadclient.suite import PublisherUser as _PublisherUser
 
 
 class PublisherUser(_PublisherUser):

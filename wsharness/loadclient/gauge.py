@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import gevent
-from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
@@ -184,10 +183,3 @@ def on_init(environment: Any, **_: Any) -> None:
         gevent.spawn(_log_counts, totals, interval)
     if environment.web_ui is not None:
         _extend_web_ui(environment.web_ui, totals)
-
-
-def register() -> None:
-    """Hook :func:`on_init` into Locust's init event (once per process)."""
-    if not getattr(register, "done", False):
-        events.init.add_listener(on_init)
-        register.done = True  # type: ignore[attr-defined]

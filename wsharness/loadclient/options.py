@@ -1,9 +1,9 @@
 """The suite's command-line options, shown in the Locust web UI, and their values.
 
-Registered once on ``events.init_command_line_parser`` when this package is
-imported; read back through ``environment.parsed_options`` as a typed
-:class:`LoadOptions` (defaults apply when Locust runs without our parser, e.g. a
-library ``Environment`` in a test).
+Added to Locust's parser on ``events.init_command_line_parser`` (by
+:mod:`wsharness.loadclient.suite`); read back through ``environment.parsed_options``
+as a typed :class:`LoadOptions` (defaults apply when Locust runs without our parser,
+e.g. a library ``Environment`` in a test).  Locust-free, so it imports anywhere.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 from typing import Any
-
-from locust import events
 
 from wsharness.protocol import WS_PATH
 
@@ -119,10 +117,3 @@ def add_arguments(parser: Any) -> None:
         default=5.0,
         help="seconds between 'open sockets' log lines (0 = never)",
     )
-
-
-def register() -> None:
-    """Hook :func:`add_arguments` into Locust (once per process)."""
-    if not getattr(register, "done", False):
-        events.init_command_line_parser.add_listener(add_arguments)
-        register.done = True  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from locust import LoadTestShape, events
+from locust import LoadTestShape
 from locust.runners import WorkerRunner
 
 from wsharness.loadclient.options import LoadOptions
@@ -100,9 +100,3 @@ def on_init(environment: Any, **_: Any) -> None:
     if shape is not None:
         shape.runner = environment.runner
         environment.shape_class = shape
-
-
-def register() -> None:
-    if not getattr(register, "done", False):
-        events.init.add_listener(on_init)
-        register.done = True  # type: ignore[attr-defined]
