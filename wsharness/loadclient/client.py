@@ -20,7 +20,7 @@ import gevent
 import websocket
 from gevent.event import AsyncResult
 
-from wsharness.loadclient import report
+from wsharness.loadclient import limits, report
 from wsharness.loadclient.auth import TokenSource
 from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.report import Reporter, now_ms
@@ -49,6 +49,8 @@ def describe_connect_error(error: BaseException) -> report.WsFailure:
         return report.UpgradeRefused(error.status_code)
     if isinstance(error, TimeoutError | websocket.WebSocketTimeoutException):
         return report.ReplyTimeout("upgrade response")
+    if limits.is_out_of_descriptors(error):
+        return report.ConnectFailed(error, limits.describe_limit())
     return report.ConnectFailed(error)
 
 
@@ -82,6 +84,7 @@ class ProtocolClient:
         self._waiters: dict[str, AsyncResult] = {}
         self._echo_counter = 0
         self._refresh_started: float | None = None
+        self.last_error: Exception | None = None
 
     # --- connecting -------------------------------------------------------
 
@@ -171,8 +174,12 @@ class ProtocolClient:
         if self._await(waiter, "echo reply", report.ECHO) is not None:
             self.reporter.success(report.ECHO, report.elapsed_ms(started), len(text))
 
-    def publish(self, topic: str, data: dict[str, Any]) -> bool:
-        """Publish through the socket and wait for the ack; reports ``publish``."""
+    def publish(self, topic: str, data: dict[str, Any]) -> bool | None:
+        """Publish through the socket and wait for the ack; reports ``publish``.
+
+        True when acknowledged, False when refused (an ``error`` frame: not
+        published), None when unknown (timeout or close: it may have gone out).
+        """
         waiter = self._expect(PUBLISHED)
         started = time.perf_counter()
         with client_span(report.PUBLISH) as span:
@@ -185,7 +192,7 @@ class ProtocolClient:
                 return False
             ack = self._await(waiter, "published ack", report.PUBLISH)
         if ack is None:
-            return False
+            return False if isinstance(self.last_error, report.ServerError) else None
         self.reporter.success(report.PUBLISH, report.elapsed_ms(started), len(text))
         return True
 
@@ -216,6 +223,7 @@ class ProtocolClient:
             for key, value in list(self._waiters.items()):
                 if value is waiter:
                     del self._waiters[key]
+        self.last_error = error
         if not isinstance(error, report.UnexpectedClose):  # the close is reported once
             self.reporter.failure(name, report.elapsed_ms(started), error)
         return None

@@ -38,8 +38,8 @@ class UpgradeRefused(WsFailure):
 
 
 class ConnectFailed(WsFailure):
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(f"connect failed: {type(error).__name__}")
+    def __init__(self, error: BaseException, detail: str | None = None) -> None:
+        super().__init__(f"connect failed: {detail or type(error).__name__}")
 
 
 class UnexpectedClose(WsFailure):

@@ -3,7 +3,8 @@
 ``from wsharness.loadclient.suite import IdleUser`` (and subclass it) in a
 locustfile.  Importing this module installs, per process: the command-line options
 (``init_command_line_parser``), the open-socket gauge and the ``--shape`` load
-shapes (``init``), and the finer response-time buckets.
+shapes (``init``), the finer response-time buckets, and the open-file limit raised
+to the hard limit.
 
 Request names (type ``WS``): ``connect``, ``echo``, ``deliver``, ``publish``,
 ``reconnect``, ``reauth``, ``refresh``, and ``disconnect`` for unexpected closes.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from locust import events
 
-from wsharness.loadclient import gauge, options, shapes
+from wsharness.loadclient import gauge, limits, options, shapes
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
 from wsharness.loadclient.users import (
     ActiveUser,
@@ -25,6 +26,7 @@ from wsharness.loadclient.users import (
 )
 
 keep_sub_millisecond_precision()
+limits.raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)
 events.init.add_listener(gauge.on_init)
 events.init.add_listener(shapes.on_init)

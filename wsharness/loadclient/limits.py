@@ -1,0 +1,36 @@
+"""Open-file limits: each Locust process raises its own to the hard limit.
+
+Every socket is a file descriptor; Locust only lifts the soft limit to 10,000.  The
+suite raises it to the hard limit in every process (master, workers, ``--processes``
+children) and, when a connect still fails for want of descriptors, names the limit
+in the failure instead of a bare ``OSError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import resource
+
+logger = logging.getLogger(__name__)
+
+
+def raise_open_file_limit() -> int:
+    """Set the soft ``RLIMIT_NOFILE`` to the hard limit; return the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as error:
+            logger.warning("open-file limit stays %d (hard %d): %s", soft, hard, error)
+    return soft
+
+
+def is_out_of_descriptors(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE)
+
+
+def describe_limit() -> str:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f"too many open files (RLIMIT_NOFILE soft {soft}, hard {hard})"
