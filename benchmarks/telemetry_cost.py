@@ -242,7 +242,7 @@ def report(results: dict[str, Figures], spans: int) -> None:
             f"{mode:<22} {rate:9.0f} {rate_cost:+7.1%} {cpu:12.1f} {cpu_cost:+7.1%} "
             f"{fanout:11.3f} {fanout_cost:+7.1%}"
         )
-    print(f"\nspans received by the in-process OTLP receiver: {spans}")
+    print(f"\nspans received by the OTLP receiver process: {spans}")
 
 
 async def main() -> None:

@@ -2,13 +2,14 @@
 
 ``setup_telemetry`` builds a ``MeterProvider`` whose instruments feed a per-process
 Prometheus registry (rendered at ``/metrics``) and, when the environment asks for it,
-a ``PeriodicExportingMetricReader`` over OTLP: the same instruments, one source of
-truth.  It also installs the process's global tracer provider (see
-:mod:`telemetry.tracing`), which :mod:`telemetry.spans` records through.  Export is
-driven only by the standard ``OTEL_*`` environment variables (see
-:mod:`telemetry.otel_env`): with none set, no exporter and no export thread exist.
-``/metrics`` keeps working even under ``OTEL_SDK_DISABLED=true``: it is the service's
-own endpoint (the autoscaling signal), not OpenTelemetry export.
+periodic OTLP export from the very same reader and aggregation
+(:mod:`telemetry.metric_reader`): one source of truth.  It also installs the
+process's global tracer provider (see :mod:`telemetry.tracing`), which
+:mod:`telemetry.spans` records through.  Export is driven only by the standard
+``OTEL_*`` environment variables (see :mod:`telemetry.otel_env`): with none set, no
+exporter and no export thread exist.  ``/metrics`` keeps working even under
+``OTEL_SDK_DISABLED=true``: it is the service's own endpoint (the autoscaling
+signal), not OpenTelemetry export.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import os
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
 from telemetry.exporters import metric_exporters
+from telemetry.metric_reader import PrometheusOtlpReader
 from telemetry.metrics import ServerMetrics
 from telemetry.otel_env import ExportSettings, build_resource
 from telemetry.quiet_logs import quiet_exporter_logs
@@ -70,16 +70,13 @@ def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
     """Create the meter and tracer providers and the instruments for one server."""
     settings = ExportSettings.from_env()
     registry = CollectorRegistry(auto_describe=False)
-    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry)]
-    if settings.metrics.enabled:
-        readers += [
-            PeriodicExportingMetricReader(exporter)
-            for exporter in metric_exporters(settings.metrics)
-        ]
+    exporters = metric_exporters(settings.metrics) if settings.metrics.enabled else []
+    if exporters:
         quiet_exporter_logs()
+    reader = PrometheusOtlpReader(registry, exporters)
     provider = MeterProvider(
         resource=build_resource(service_name),
-        metric_readers=readers,
+        metric_readers=[reader],
         shutdown_on_exit=False,
         exemplar_filter=_exemplar_filter(),
     )

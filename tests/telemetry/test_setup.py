@@ -11,7 +11,11 @@ from telemetry.otlp_sink import OtlpSink
 from telemetry.setup import setup_telemetry
 from tests.support.servers import metric_value
 
-EXPORT_THREAD_NAMES = ("OtelBatch", "OtelPeriodicExportingMetricReader")
+EXPORT_THREAD_NAMES = (
+    "OtelBatch",
+    "OtelPeriodicExportingMetricReader",
+    "WshOtlpMetricPush",
+)
 
 
 def export_threads() -> list[str]:
