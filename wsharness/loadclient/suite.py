@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from locust import events
 
-from wsharness.loadclient import gauge, limits, options, shapes
+from wsharness.loadclient import gauge, limits, options, shapes, users
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
 from wsharness.loadclient.users import (
     ActiveUser,
@@ -30,6 +30,7 @@ limits.raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)
 events.init.add_listener(gauge.on_init)
 events.init.add_listener(shapes.on_init)
+events.test_start.add_listener(users.forget_options)
 
 __all__ = [
     "ActiveUser",

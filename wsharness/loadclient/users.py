@@ -42,6 +42,12 @@ def load_options(environment: Any) -> LoadOptions:
     return cached
 
 
+def forget_options(environment: Any, **_: Any) -> None:
+    """Drop the cached options and tokens (the web UI may change options per swarm)."""
+    environment._wsh_options = None
+    environment._wsh_tokens = None
+
+
 def token_source(environment: Any, options: LoadOptions) -> TokenSource | None:
     """The process's token source, or ``None`` in raw mode without one."""
     has_source = options.jwt_secret or options.token_file or options.token_command

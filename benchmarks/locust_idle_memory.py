@@ -1,0 +1,242 @@
+"""Memory and CPU per idle Locust virtual user: our idle user against a bare one.
+
+One run, one server (``wsharness serve``, embedded broker), two Locust processes one
+after the other, each a single worker holding ``--users`` idle sockets:
+
+- ``bare``: the smallest honest Locust user on websocket-client: connect with a
+  token, one greenlet reading (so pings are answered), nothing else;
+- ``ours``: ``loadtests/idle.py`` (subscribe, statistics, heartbeats, the socket
+  gauge, reconnect logic, traceparent per upgrade).
+
+Each Locust process starts with its web UI and no users; its RSS is read, users are
+started through the web UI's ``/swarm``, and once the server counts every socket
+open (``wsh_open_connections``) and ``--settle`` seconds have passed, RSS is read
+again and CPU is sampled over ``--cpu-window`` seconds.  Memory per virtual user =
+RSS growth / users.  The issue's target: ours at most 1.15x bare.
+
+    .venv/bin/python benchmarks/locust_idle_memory.py            # 10,000 sockets each
+    .venv/bin/python benchmarks/locust_idle_memory.py --users 2000 --spawn-rate 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from telemetry.names import PROM_OPEN_CONNECTIONS
+from wsharness.tokens import mint
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "benchmark-secret-that-is-long-enough-for-hs256"
+TARGET_RATIO = 1.15
+
+BARE_LOCUSTFILE = '''
+"""The bare baseline: websocket-client, one reading greenlet, nothing else."""
+import os
+import resource
+
+import gevent
+import websocket
+from locust import User, task
+
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+HEADER = ["Authorization: Bearer " + os.environ["WSH_BENCH_TOKEN"]]
+
+
+class BareIdleUser(User):
+    def on_start(self):
+        self.ws = websocket.create_connection(self.host + "/ws", header=HEADER)
+        self.reader = gevent.spawn(self.read)
+
+    def read(self):
+        try:
+            while True:
+                self.ws.recv()
+        except Exception:
+            pass
+
+    @task
+    def idle(self):
+        gevent.sleep(60)
+'''
+
+
+@dataclass
+class Figures:
+    variant: str
+    users: int
+    rss_before: int
+    rss_after: int
+    cpu_percent: float
+
+    @property
+    def kb_per_user(self) -> float:
+        return (self.rss_after - self.rss_before) / self.users / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+def open_connections(http_url: str) -> int:
+    with urllib.request.urlopen(http_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == PROM_OPEN_CONNECTIONS:
+                return int(sample.value)
+    return 0
+
+
+def raise_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[psutil.Process]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_limit,
+        )
+    try:
+        yield psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(
+    variant: str, locustfile: Path, server_url: str, args: argparse.Namespace, work: Path
+) -> Figures:
+    web_port = free_port()
+    web = f"http://127.0.0.1:{web_port}"
+    ws_host = server_url.replace("http://", "ws://")
+    env = {
+        **os.environ,
+        "WSH_JWT_SECRET": SECRET,
+        "WSH_BENCH_TOKEN": mint(SECRET, "bench", ttl=3600),
+    }
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--host", ws_host,
+        "--web-host", "127.0.0.1", "--web-port", str(web_port), "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if variant == "ours":
+        command += ["--sockets-log-interval", "0"]
+    before_server = open_connections(server_url)
+    with running(command, env, work / f"{variant}.log") as locust:
+        wait_for(lambda: http_ok(web + "/"), 60, f"{variant}: Locust web UI")
+        rss_before = locust.memory_info().rss
+        form = {"user_count": args.users, "spawn_rate": args.spawn_rate, "host": ws_host}
+        body = urllib.parse.urlencode(form).encode()
+        urllib.request.urlopen(web + "/swarm", data=body, timeout=10).read()
+        expected = before_server + args.users
+        ramp = args.users / args.spawn_rate * 3 + 60
+        wait_for(
+            lambda: open_connections(server_url) >= expected, ramp, f"{variant} sockets"
+        )
+        time.sleep(args.settle)  # let the heap settle before reading it
+        rss_after = locust.memory_info().rss
+        locust.cpu_percent(None)
+        time.sleep(args.cpu_window)
+        cpu = locust.cpu_percent(None)
+    wait_for(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
+    return Figures(variant, args.users, rss_before, rss_after, cpu)
+
+
+def print_figures(results: list[Figures]) -> None:
+    print(f"{'variant':<8} {'users':>7} {'RSS before':>11} {'RSS after':>10} "
+          f"{'KB/user':>8} {'CPU% idle':>9}")  # fmt: skip
+    for row in results:
+        print(
+            f"{row.variant:<8} {row.users:>7} {row.rss_before / 2**20:>9.1f}MB "
+            f"{row.rss_after / 2**20:>8.1f}MB {row.kb_per_user:>8.1f} "
+            f"{row.cpu_percent:>9.2f}"
+        )
+    by_name = {row.variant: row for row in results}
+    if "ours" in by_name and "bare" in by_name:
+        ratio = by_name["ours"].kb_per_user / by_name["bare"].kb_per_user
+        verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
+        print(
+            f"ours / bare memory per user: {ratio:.2f}x "
+            f"(target <= {TARGET_RATIO}x) {verdict}"
+        )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10_000, help="idle sockets per run")
+    parser.add_argument("--spawn-rate", type=float, default=500.0, help="users per second")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds before reading")
+    parser.add_argument("--cpu-window", type=float, default=10.0, help="CPU sample seconds")
+    parser.add_argument("--variants", default="bare,ours", help="comma-separated")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    raise_limit()
+    port = free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "WSH_JWT_SECRET": SECRET, "WSH_PORT": str(port)}
+    files = {"ours": REPO / "loadtests" / "idle.py"}
+    with tempfile.TemporaryDirectory(prefix="locust-idle-") as tmp:
+        work = Path(tmp)
+        files["bare"] = work / "bare_idle.py"
+        files["bare"].write_text(BARE_LOCUSTFILE)
+        serve = [sys.executable, "-m", "wsharness.cli", "serve", "--host", "127.0.0.1"]
+        with running(serve, env, work / "server.log"):
+            wait_for(lambda: http_ok(server_url + "/readyz"), 30, "the server")
+            results = [
+                measure(variant, files[variant], server_url, args, work)
+                for variant in args.variants.split(",")
+            ]
+    print_figures(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
