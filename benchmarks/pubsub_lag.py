@@ -13,7 +13,9 @@ over the topics, so each socket receives ``rate / topics`` messages per second.
   are published to each instance over a ``publish`` frame.
 
 Lag = receipt time at the client minus the notification's ``published_at`` (same
-clock).  Printed per broker: p50, p99, max and how many expected deliveries arrived.
+clock).  Printed per broker: p50, p99, max and how many expected deliveries arrived,
+then the servers' own publish-to-fan-out lag from their ``/metrics`` histogram (which
+leaves out this process's own client-side delays).
 
     .venv/bin/python benchmarks/pubsub_lag.py [--rate 1000] [--sockets 1000] [--seconds 10]
 """
@@ -34,11 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
+from telemetry.names import PROM_PUBLISH_LAG  # noqa: E402
 from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
 from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
 from wsharness.protocol import ClientType, ServerType  # noqa: E402
@@ -127,7 +131,7 @@ async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) 
     start_ms = [float("inf")]
     topics = [f"t{k}" for k in range(args.topics)]
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             sockets = await open_followers(http, instances, topics, lags, start_ms, args)
             publish_one, finish = await publisher(broker, http, instances, topics, emulator)
             start_ms[0] = time.time() * 1000 + WARMUP_S * 1000
@@ -136,6 +140,7 @@ async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) 
             expected = sent * args.sockets // args.topics
             await wait_for_deliveries(lags, expected)
             print_figures(broker, lags, expected, sent, args)
+            print_server_lag(broker, await server_lag_buckets(http, instances))
             await asyncio.gather(*(ws.close() for ws in sockets))
     finally:
         for instance in instances:
@@ -240,6 +245,48 @@ def print_figures(
         f"delivered {lags.received}/{expected}, "
         f"lag p50 {cuts[49] * 1000:.1f} ms  p99 {cuts[98] * 1000:.1f} ms  "
         f"max {samples[-1] * 1000:.1f} ms  ({len(samples)} samples)",
+        flush=True,
+    )
+
+
+async def server_lag_buckets(
+    http: aiohttp.ClientSession, instances: list[ServerProcess]
+) -> list[tuple[float, float]]:
+    """The servers' own publish-to-fan-out lag histogram, summed: (le, count) rows."""
+    totals: dict[float, float] = {}
+    for instance in instances:
+        async with http.get(instance.http_url + "/metrics") as reply:
+            text = await reply.text()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == PROM_PUBLISH_LAG + "_bucket":
+                    le = float(sample.labels["le"])
+                    totals[le] = totals.get(le, 0.0) + sample.value
+    return sorted(totals.items())
+
+
+def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Prometheus-style histogram_quantile: linear within the bucket that holds q."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return lower_le
+            inside = (rank - lower_count) / max(count - lower_count, 1e-9)
+            return lower_le + (le - lower_le) * inside
+        lower_le, lower_count = le, count
+    return lower_le
+
+
+def print_server_lag(broker: str, buckets: list[tuple[float, float]]) -> None:
+    if not buckets or buckets[-1][1] == 0:
+        return
+    p50, p99 = (bucket_quantile(buckets, q) * 1000 for q in (0.5, 0.99))
+    print(
+        f"{'':7s} server-side publish-to-fan-out (from /metrics, whole run, both "
+        f"instances): p50 {p50:.1f} ms  p99 {p99:.1f} ms",
         flush=True,
     )
 
