@@ -134,6 +134,16 @@ def record_fanout(span: Span, sockets: int) -> None:
         span.set_attribute(names.ATTR_FANOUT_SOCKETS, sockets)
 
 
+def request_trace_context(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's W3C context from HTTP headers (e.g. ``POST /publish``), ready to
+    travel inside a notification; empty when the request carries none."""
+    carrier: dict[str, str] = {}
+    parent = propagate.extract(headers)
+    if trace.get_current_span(parent).get_span_context().is_valid:
+        propagate.inject(carrier, context=parent)
+    return carrier
+
+
 def current_trace_context() -> dict[str, str]:
     """The current span's context as W3C headers (empty when nothing is recorded)."""
     carrier: dict[str, str] = {}

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from telemetry import names
+from telemetry import names, spans
 from telemetry.otlp_sink import OtlpSink, ReceivedSpan
 from tests.support.clients import receive, send, subscribe
 from tests.support.servers import ServerProcess, token
@@ -238,3 +238,10 @@ def linked_ancestry(spans: list[ReceivedSpan], span: ReceivedSpan) -> set[tuple[
                 if pair[1] in by_id:
                     frontier.append(by_id[pair[1]])
     return seen
+
+
+def test_request_trace_context_carries_a_publishers_traceparent_and_nothing_else() -> None:
+    caller = Caller()
+    carried = spans.request_trace_context({TRACEPARENT: caller.traceparent, "x-other": "1"})
+    assert carried == {TRACEPARENT: caller.traceparent}
+    assert spans.request_trace_context({"x-other": "1"}) == {}
