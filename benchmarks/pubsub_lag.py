@@ -32,8 +32,10 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -47,7 +49,7 @@ from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
 from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
 from wsharness.protocol import ClientType, ServerType  # noqa: E402
 
-WARMUP_S = 1.0  # deliveries of the first second are not counted (connections settle)
+WARMUP_S = 1.0  # notifications of the first second are not counted (things settle)
 DRAIN_TIMEOUT_S = 15.0
 
 
@@ -57,6 +59,7 @@ class Lags:
 
     samples: list[float] = field(default_factory=list)
     received: int = 0
+    first_published_ms: float | None = None
     expected: float = float("inf")
     complete: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -65,13 +68,16 @@ class Lags:
         if self.received >= expected:
             self.complete.set()
 
-    def record(self, frame: dict[str, object], counted_after_ms: float) -> None:
+    def record(self, frame: dict[str, Any]) -> None:
+        now = time.time()
         self.received += 1
         if self.received >= self.expected:
             self.complete.set()
-        published_at = float(frame["published_at"])  # type: ignore[arg-type]
-        if published_at >= counted_after_ms:
-            self.samples.append(time.time() - published_at / 1000)
+        published_ms = float(frame["published_at"])
+        if self.first_published_ms is None:
+            self.first_published_ms = published_ms
+        if published_ms >= self.first_published_ms + WARMUP_S * 1000:
+            self.samples.append(now - published_ms / 1000)
 
 
 def server_env(broker: str, emulator: Emulator, topic: str) -> dict[str, str]:
@@ -87,28 +93,25 @@ def server_env(broker: str, emulator: Emulator, topic: str) -> dict[str, str]:
 
 
 async def follow(
-    http: aiohttp.ClientSession, url: str, topic: str, lags: Lags, start_ms: list[float]
-) -> aiohttp.ClientWebSocketResponse:
+    http: aiohttp.ClientSession, url: str, topic: str, lags: Lags
+) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]:
     ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {token('bench')}"})
     await ws.receive_json()  # welcome
     await ws.send_json({"type": ClientType.SUBSCRIBE, "topic": topic})
     await ws.receive_json()  # subscribed
-    asyncio.get_running_loop().create_task(_receive(ws, lags, start_ms))
-    return ws
+    return ws, asyncio.create_task(_receive(ws, lags))
 
 
-async def _receive(
-    ws: aiohttp.ClientWebSocketResponse, lags: Lags, start_ms: list[float]
-) -> None:
+async def _receive(ws: aiohttp.ClientWebSocketResponse, lags: Lags) -> None:
     async for message in ws:
         if message.type is not aiohttp.WSMsgType.TEXT:
             break
         frame = json.loads(message.data)
         if frame["type"] == ServerType.MESSAGE:
-            lags.record(frame, start_ms[0])
+            lags.record(frame)
 
 
-async def pace(rate: float, seconds: float, publish_one: object) -> int:
+async def pace(rate: float, seconds: float, publish_one: Callable[[int], None]) -> int:
     """Call ``publish_one(n)`` ``rate`` times a second for ``seconds``; return the count."""
     total = int(rate * seconds)
     started = time.monotonic()
@@ -116,114 +119,111 @@ async def pace(rate: float, seconds: float, publish_one: object) -> int:
     while sent < total:
         due = min(total, int((time.monotonic() - started) * rate) + 1)
         while sent < due:
-            publish_one(sent)  # type: ignore[operator]
+            publish_one(sent)
             sent += 1
         await asyncio.sleep(0.005)  # the publishing tick, not a synchronisation
     return sent
 
 
-async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) -> Lags:
+async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) -> None:
     pubsub_topic = f"bench-{secrets.token_hex(4)}"
     env = server_env(broker, emulator, pubsub_topic)
     instances = [ServerProcess(**env), ServerProcess(**env)]
     await asyncio.gather(*(asyncio.to_thread(i.start, 30.0) for i in instances))
     lags = Lags()
-    start_ms = [float("inf")]
-    topics = [f"t{k}" for k in range(args.topics)]
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            sockets = await open_followers(http, instances, topics, lags, start_ms, args)
-            publish_one, finish = await publisher(broker, http, instances, topics, emulator)
-            start_ms[0] = time.time() * 1000 + WARMUP_S * 1000
-            sent = await pace(args.rate, args.seconds, publish_one)
-            await finish()
+            followers = await open_followers(http, instances, lags, args)
+            if broker == "pubsub":
+                sent = await publish_from_backend_process(args, pubsub_topic)
+            else:
+                sent = await publish_frames(http, instances, args)
             expected = sent * args.sockets // args.topics
             await wait_for_deliveries(lags, expected)
             print_figures(broker, lags, expected, sent, args)
-            print_server_lag(broker, await server_lag_buckets(http, instances))
-            await asyncio.gather(*(ws.close() for ws in sockets))
+            print_server_lag(await server_lag_buckets(http, instances))
+            await asyncio.gather(*(ws.close() for ws, _ in followers))
     finally:
         for instance in instances:
             await asyncio.to_thread(instance.stop)
-    return lags
 
 
 async def open_followers(
     http: aiohttp.ClientSession,
     instances: list[ServerProcess],
-    topics: list[str],
     lags: Lags,
-    start_ms: list[float],
     args: argparse.Namespace,
-) -> list[aiohttp.ClientWebSocketResponse]:
+) -> list[tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]]:
     """Socket ``i`` follows topic ``i % topics`` on instance ``(i // topics) % 2``."""
-    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    followers = []
     for first in range(0, args.sockets, 100):
         batch = range(first, min(first + 100, args.sockets))
-        sockets += await asyncio.gather(
+        followers += await asyncio.gather(
             *(
                 follow(
-                    http,
-                    instances[(i // len(topics)) % 2].ws_url,
-                    topics[i % len(topics)],
-                    lags,
-                    start_ms,
+                    http, instances[(i // args.topics) % 2].ws_url, topic_of(i, args), lags
                 )
                 for i in batch
             )
         )
-    return sockets
+    return followers
 
 
-async def publisher(
-    broker: str,
-    http: aiohttp.ClientSession,
-    instances: list[ServerProcess],
-    topics: list[str],
-    emulator: Emulator,
-) -> tuple[object, object]:
-    """``(publish_one(n), finish())`` for the broker under test."""
-    pending: set[asyncio.Future[object]] = set()
-    if broker == "pubsub":
-        backend = PubSubBroker(
-            PubSubConfig(project=emulator.project, topic=pubsub_of(instances))
-        )
+def topic_of(n: int, args: argparse.Namespace) -> str:
+    return f"t{n % args.topics}"
 
-        def publish_one(n: int) -> None:
-            task = asyncio.ensure_future(backend.publish(topics[n % len(topics)], {"n": n}))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
 
-        async def finish() -> None:
-            await asyncio.gather(*pending)
-            await backend.stop()
+async def publish_from_backend_process(args: argparse.Namespace, pubsub_topic: str) -> int:
+    """The backend: another process publishing straight to the Pub/Sub topic."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--backend-publisher", pubsub_topic,
+        "--rate", str(args.rate), "--seconds", str(args.seconds),
+        "--topics", str(args.topics),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"backend publisher failed ({process.returncode})")
+    return int(output.decode().split()[-1])
 
-        return publish_one, finish
+
+async def backend_publisher(args: argparse.Namespace) -> None:
+    """``--backend-publisher TOPIC``: publish at the rate, print how many were sent."""
+    backend = PubSubBroker(PubSubConfig.from_env(topic=args.backend_publisher))
+    pending: set[asyncio.Task[str]] = set()
+
+    def publish_one(n: int) -> None:
+        task = asyncio.create_task(backend.publish(topic_of(n, args), {"n": n}))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    sent = await pace(args.rate, args.seconds, publish_one)
+    await asyncio.gather(*pending)
+    await backend.stop()
+    print(sent, flush=True)
+
+
+async def publish_frames(
+    http: aiohttp.ClientSession, instances: list[ServerProcess], args: argparse.Namespace
+) -> int:
+    """Embedded brokers: the same notifications, as ``publish`` frames to each instance."""
     headers = {"Authorization": f"Bearer {token('backend', scope='publish')}"}
     feeds = [await http.ws_connect(i.ws_url, headers=headers) for i in instances]
     for feed in feeds:
         await feed.receive_json()  # welcome
+    pending: set[asyncio.Task[None]] = set()
 
-    def publish_frame(n: int) -> None:
-        frame = {
-            "type": ClientType.PUBLISH,
-            "topic": topics[n % len(topics)],
-            "data": {"n": n},
-        }
+    def publish_one(n: int) -> None:
+        frame = {"type": ClientType.PUBLISH, "topic": topic_of(n, args), "data": {"n": n}}
         for feed in feeds:
-            task = asyncio.ensure_future(feed.send_json(frame))
+            task = asyncio.create_task(feed.send_json(frame))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
-    async def close_feeds() -> None:
-        await asyncio.gather(*pending)
-        await asyncio.gather(*(feed.close() for feed in feeds))
-
-    return publish_frame, close_feeds
-
-
-def pubsub_of(instances: list[ServerProcess]) -> str:
-    return instances[0].env["WSH_PUBSUB_TOPIC"]
+    sent = await pace(args.rate, args.seconds, publish_one)
+    await asyncio.gather(*pending)
+    await asyncio.gather(*(feed.close() for feed in feeds))
+    return sent
 
 
 async def wait_for_deliveries(lags: Lags, expected: int) -> None:
@@ -280,7 +280,7 @@ def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return lower_le
 
 
-def print_server_lag(broker: str, buckets: list[tuple[float, float]]) -> None:
+def print_server_lag(buckets: list[tuple[float, float]]) -> None:
     if not buckets or buckets[-1][1] == 0:
         return
     p50, p99 = (bucket_quantile(buckets, q) * 1000 for q in (0.5, 0.99))
@@ -298,11 +298,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--topics", type=int, default=100, help="logical topics")
     parser.add_argument("--seconds", type=float, default=10.0, help="publishing time")
     parser.add_argument("--brokers", default="memory,pubsub")
+    parser.add_argument(
+        "--backend-publisher", metavar="PUBSUB_TOPIC", help=argparse.SUPPRESS
+    )
     return parser.parse_args()
 
 
 async def main() -> None:
     args = parse_args()
+    if args.backend_publisher:
+        await backend_publisher(args)
+        return
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
     emulator = Emulator()

@@ -222,9 +222,8 @@ class PubSubBroker:
         self._healthy = False
 
     def _open(self) -> None:
-        self._open_publisher()
+        self._open_publisher()  # creates the topic if missing
         self._subscriber = pubsub_v1.SubscriberClient()
-        self._ensure_topic()
         self._ensure_subscription()
         self._start_pull()
 
@@ -259,7 +258,10 @@ class PubSubBroker:
                 self._publisher.stop()
             self._publisher = None
         if self._subscriber is not None:
-            self._subscriber.close()
+            if self._healthy:
+                self._subscriber.close()
+            else:  # a stream stuck reconnecting would hold close() for seconds
+                _close_in_background(self._subscriber)
             self._subscriber = None
 
     # -- admin (blocking; run on a worker thread) --------------------------------
