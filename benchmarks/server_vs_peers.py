@@ -58,6 +58,7 @@ PEER_NAMES = ("ours", "ours-otel", "aiohttp", "websockets", "node-ws")
 EXTRA_PEERS = ("aiohttp-heartbeat",)  # diagnostics, only when asked for by --peers
 START_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 180.0
+HANDSHAKE_SETTLE_SECONDS = 1.0
 STARTED = time.monotonic()
 
 
@@ -209,6 +210,11 @@ class RunningPeer:
     def rss(self) -> int:
         return int(self.psutil.memory_info().rss)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far."""
+        times = self.psutil.cpu_times()
+        return float(times.user + times.system)
+
     async def trigger(self, http: aiohttp.ClientSession) -> None:
         """Ask the server to send one notification to every socket."""
         if self.peer.needs_token:
@@ -321,11 +327,26 @@ class Figures:
     rss_after: int = 0
     bytes_per_socket: float = 0.0
     fanout_ms: list[float] = field(default_factory=list)
+    fanout_cpu_ms: list[float] = field(default_factory=list)
     fanout_missing: list[int] = field(default_factory=list)
     handshakes: int = 0
-    handshake_seconds: float = 0.0
-    handshakes_per_s: float = 0.0
+    handshake_rates: list[float] = field(default_factory=list)
+    handshake_cpu_us: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def handshakes_per_s(self) -> float:
+        return statistics.median(self.handshake_rates) if self.handshake_rates else 0.0
+
+    @property
+    def handshake_cpu_median_us(self) -> float:
+        cpu = self.handshake_cpu_us
+        return statistics.median(cpu) if cpu else float("nan")
+
+    @property
+    def fanout_cpu_median_ms(self) -> float:
+        cpu = self.fanout_cpu_ms
+        return statistics.median(cpu) if cpu else float("nan")
 
     @property
     def fanout_median_ms(self) -> float:
@@ -339,9 +360,13 @@ class Figures:
             "memory_bytes_per_socket": self.bytes_per_socket,
             "fanout_ms": self.fanout_ms,
             "fanout_median_ms": self.fanout_median_ms,
+            "fanout_server_cpu_ms": self.fanout_cpu_ms,
+            "fanout_server_cpu_ms_median": self.fanout_cpu_median_ms,
             "fanout_missing_receipts": self.fanout_missing,
             "handshakes": self.handshakes,
-            "handshake_seconds": self.handshake_seconds,
+            "handshake_rates_per_s": self.handshake_rates,
+            "handshake_server_cpu_us": self.handshake_cpu_us,
+            "handshake_server_cpu_us_median": self.handshake_cpu_median_us,
             "handshakes_per_s": self.handshakes_per_s,
             "errors": self.errors,
         }
@@ -356,18 +381,29 @@ async def warm_up(
     await workers.close()
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One notification to every socket."""
+
+    seconds: float  # publish to the last receipt
+    server_cpu_seconds: float  # the server's CPU meanwhile
+    missing: int  # receipts that never came
+
+
 async def deliver_once(
     running: RunningPeer, workers: Workers, http: aiohttp.ClientSession, timeout: float
-) -> tuple[float, int]:
-    """Publish once; (publish-to-last-receipt seconds, receipts missing)."""
+) -> Delivery:
+    """Publish once and wait for every socket's receipt (bounded)."""
     armed = await workers.ask({"cmd": "arm", "timeout": timeout})
     assert all(r["event"] == "armed" for r in armed)
+    cpu_before = running.cpu_seconds()
     published = time.monotonic()
     await running.trigger(http)
     replies = await asyncio.gather(*(w.receive(timeout + 10) for w in workers.workers))
+    cpu = running.cpu_seconds() - cpu_before
     missing = sum(r["expected"] - r["received"] for r in replies)
     last = max(r["last"] for r in replies)
-    return last - published, missing
+    return Delivery(last - published, cpu, missing)
 
 
 async def wait_heartbeat_round(
@@ -406,9 +442,10 @@ async def measure_idle_and_fanout(
             figures.bytes_per_socket = delta / max(figures.sockets_open, 1)
             note(f"heartbeat round done; {figures.bytes_per_socket:.0f} B/socket")
             for _ in range(args.rounds):
-                seconds, missing = await deliver_once(running, workers, http, timeout=30)
-                figures.fanout_ms.append(seconds * 1000)
-                figures.fanout_missing.append(missing)
+                delivery = await deliver_once(running, workers, http, timeout=30)
+                figures.fanout_ms.append(delivery.seconds * 1000)
+                figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
+                figures.fanout_missing.append(delivery.missing)
             note(f"fan-outs: {' '.join(f'{ms:.0f}' for ms in figures.fanout_ms)} ms")
             await workers.close()
     finally:
@@ -433,15 +470,23 @@ async def measure_handshakes(
             running.process,
             (running.port, running.control_port),
         )
-        opened = await workers.open(
-            peer_no_subscribe, args.handshakes, args.concurrency, "handshake"
+        for _ in range(args.handshake_rounds):
+            cpu_before = running.cpu_seconds()
+            opened = await workers.open(
+                peer_no_subscribe, args.handshakes, args.concurrency, "handshake"
+            )
+            cpu = running.cpu_seconds() - cpu_before
+            figures.handshakes = opened["opened"]
+            figures.handshake_rates.append(opened["opened"] / max(opened["seconds"], 1e-9))
+            figures.handshake_cpu_us.append(cpu / max(opened["opened"], 1) * 1e6)
+            figures.errors += opened["errors"]
+            await workers.close()
+            await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)  # the server reaps the closes
+        rates = " ".join(f"{rate:.0f}" for rate in figures.handshake_rates)
+        cpu = " ".join(f"{us:.0f}" for us in figures.handshake_cpu_us)
+        note(
+            f"{figures.handshakes} handshakes a round: {rates} /s, server CPU {cpu} us each"
         )
-        figures.handshakes = opened["opened"]
-        figures.handshake_seconds = opened["seconds"]
-        figures.handshakes_per_s = opened["opened"] / max(opened["seconds"], 1e-9)
-        figures.errors += opened["errors"]
-        note(f"{figures.handshakes} handshakes in {figures.handshake_seconds:.2f} s")
-        await workers.close()
     finally:
         await children.stop(running.process)
     note("stopped")
@@ -486,16 +531,24 @@ def targets(results: dict[str, Figures]) -> list[Target]:
 
 
 def print_table(results: dict[str, Figures], found: list[Target], sockets: int) -> None:
-    print(f"\n{'peer':<17} {'KB/idle socket':>15} {'fan-out ms (median)':>20} "
-          f"{'fan-out ms (all rounds)':>32} {'handshakes/s':>13}")  # fmt: skip
+    header = ("peer", "KB/socket", "fan-out ms", "(each round)", "CPU ms",
+              "handshakes/s", "CPU us")  # fmt: skip
+    print("\n{:<17} {:>9} {:>10} {:>26} {:>7} {:>12} {:>7}".format(*header))
     for name, figures in results.items():
         rounds = " ".join(f"{ms:.0f}" for ms in figures.fanout_ms)
         missing = sum(figures.fanout_missing)
-        note = f"  ({missing} receipts missing)" if missing else ""
-        print(f"{name:<17} {figures.bytes_per_socket / 1024:15.2f} "
-              f"{figures.fanout_median_ms:20.1f} {rounds:>32} "
-              f"{figures.handshakes_per_s:13.0f}{note}")  # fmt: skip
-    print(f"({sockets} idle sockets; fan-out = publish to last receipt)\n")
+        print(
+            f"{name:<17} {figures.bytes_per_socket / 1024:9.2f} "
+            f"{figures.fanout_median_ms:10.1f} {rounds:>26} "
+            f"{figures.fanout_cpu_median_ms:7.1f} {figures.handshakes_per_s:12.0f} "
+            f"{figures.handshake_cpu_median_us:7.0f}"
+            + (f"  ({missing} receipts missing)" if missing else "")
+        )
+    print(
+        f"({sockets} idle sockets; KB/socket = server RSS delta after the first heartbeat "
+        "round; fan-out = publish to last receipt, median; CPU = server process CPU "
+        "per fan-out / per handshake, median)\n"
+    )
     for target in found:
         relation = "<=" if target.at_most else ">="
         verdict = "PASS" if target.passed else "MISS"
@@ -510,6 +563,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=10_000, help="idle sockets held")
     parser.add_argument("--handshakes", type=int, default=2_000, help="sockets opened fast")
     parser.add_argument("--rounds", type=int, default=5, help="fan-outs (median taken)")
+    parser.add_argument(
+        "--handshake-rounds", type=int, default=3, help="handshake bursts (median taken)"
+    )
     parser.add_argument("--heartbeat", type=float, default=5.0, help="ours: seconds")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument(
@@ -521,6 +577,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.sockets, args.handshakes, args.rounds, args.heartbeat = 1_000, 500, 3, 2.0
+        args.handshake_rounds = 1
     args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
     unknown = set(args.peers) - set(PEER_NAMES + EXTRA_PEERS)
     if unknown:
@@ -559,6 +616,10 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
+    load_at_start = os.getloadavg()
+    if load_at_start[0] > (os.cpu_count() or 1) / 2:
+        load = f"{load_at_start[0]:.1f} on {os.cpu_count()} CPUs"
+        print(f"warning: load average {load}: timings will be noisy", flush=True)
     results = asyncio.run(run(args))
     found = targets(results)
     print_table(results, found, args.sockets)
@@ -572,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "notification_data_bytes": len(DATA),
             "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": os.getloadavg(),
             "seconds": time.monotonic() - started,
             "peers": {name: figures.as_json() for name, figures in results.items()},
             "targets": [target.as_json() for target in found],
