@@ -170,7 +170,7 @@ async def publish_handler(request: web.Request) -> web.Response:
         return refusal_response(Refusal(403, "topic_not_allowed", "topic not allowed"))
     try:
         message_id = await server.publish(
-            body["topic"], body["data"], spans.current_trace_context()
+            body["topic"], body["data"], spans.request_trace_context(request.headers)
         )
     except BrokerUnavailable as exc:
         return refusal_response(Refusal(503, "broker_unavailable", str(exc)))

@@ -49,6 +49,7 @@ def raise_open_file_limit() -> int:
 
 def run(args: argparse.Namespace) -> int:
     from server.app import serve_until_signalled
+    from telemetry.logs import configure_logging
 
     overrides = {item.name: getattr(args, item.name) for item in fields(Settings)}
     settings = Settings.from_env(**overrides)
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    configure_logging()
     raise_open_file_limit()
     asyncio.run(serve_until_signalled(settings))
     return 0
