@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -188,3 +191,27 @@ def test_config_comes_from_the_environment():
     assert PubSubConfig.from_env({"GOOGLE_CLOUD_PROJECT": "a"}, topic="x").topic == "x"
     with pytest.raises(ValueError, match="GOOGLE_CLOUD_PROJECT"):
         PubSubConfig.from_env({})
+
+
+async def test_wsharness_publish_command_reaches_running_instances(
+    make_broker: MakeBroker, pubsub_topic: str
+):
+    """``wsharness publish --broker pubsub``: a short-lived process publishing."""
+    inbox = Inbox()
+    instance = make_broker()
+    await instance.start(inbox.deliver)
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsharness.cli", "publish", "alerts", '{"level": "high"}',
+        "--broker", "pubsub",
+        env={**os.environ, "WSH_PUBSUB_TOPIC": pubsub_topic},
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(command.communicate(), 30)
+    assert command.returncode == 0
+    printed = json.loads(output.decode().strip().splitlines()[-1])
+
+    await wait_until(lambda: inbox.ids() == [printed["id"]], timeout=15, what="message")
+    assert (inbox.notifications[0].topic, inbox.notifications[0].data) == (
+        "alerts",
+        {"level": "high"},
+    )
