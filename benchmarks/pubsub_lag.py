@@ -324,7 +324,7 @@ async def main() -> None:
         for broker in args.brokers.split(","):
             await run_broker(broker, args, emulator)
     finally:
-        await asyncio.to_thread(emulator.stop)
+        await asyncio.to_thread(emulator.close)
 
 
 if __name__ == "__main__":

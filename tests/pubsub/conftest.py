@@ -19,7 +19,7 @@ def pubsub_emulator() -> Iterator[Emulator]:
     emulator = Emulator()
     emulator.start()
     yield emulator
-    emulator.stop()
+    emulator.close()
 
 
 @pytest.fixture

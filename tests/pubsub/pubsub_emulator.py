@@ -1,9 +1,9 @@
 """The real Pub/Sub emulator as a child process (``gcloud beta emulators pubsub``).
 
 Started on a loopback port, waited on until it answers, stopped by killing its whole
-process group (gcloud spawns java).  ``restart`` starts a fresh emulator on the same
-port, which is how the tests simulate a Pub/Sub outage and its end.  Used by the test
-fixtures and by ``benchmarks/pubsub_lag.py``.
+process group (gcloud spawns java).  ``stop`` then ``start`` gives a fresh, empty
+emulator on the same port: that is how the tests simulate a Pub/Sub outage and its
+end.  Used by the test fixtures and by ``benchmarks/pubsub_lag.py``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class Emulator:
         if port_answers(self.port):
             raise EmulatorError(f"port {self.port} still answers after stop")
 
-    def restart(self) -> None:
-        """A fresh, empty emulator on the same port (an outage and its end)."""
+    def close(self) -> None:
+        """Stop for good and remove the logs."""
         self.stop()
-        self.start()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
