@@ -47,7 +47,7 @@ def test_read_stalls_provoke_the_slow_consumer_close_and_resume(
         locustfiles("drops", "publisher"),
         ws_host(small_queue_server),
         tmp_path,
-        users=4,
+        users=6,  # four stalling, two publishing (weights 2:1)
         seconds=7,
         extra=STALL_OPTIONS,
     )

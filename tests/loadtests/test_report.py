@@ -23,6 +23,9 @@ from tests.support.servers import free_port
 from wsharness.protocol import ClientType, ErrorCode, ServerType, encode
 
 DROP_EVERY = 4
+LOSSY_RUN_OPTIONS = (
+    "--expiry-mode", "refresh", "--expiry-token-ttl", "2", "--publish-rate", "20",
+)  # fmt: skip
 
 
 class LossyServer:
@@ -100,7 +103,7 @@ async def test_a_lost_message_and_a_refused_refresh_are_reported(
         tmp_path,
         users=6,
         seconds=4,
-        extra=("--expiry-mode", "refresh", "--publish-rate", "20"),
+        extra=LOSSY_RUN_OPTIONS,
     )
 
     assert run.returncode == 1, run.output

@@ -85,6 +85,7 @@ class ProtocolClient:
         self._echo_counter = 0
         self._refresh_started: float | None = None
         self.last_error: Exception | None = None
+        self.token_issued_at = 0.0  # time.monotonic() of the last token sent
 
     # --- connecting -------------------------------------------------------
 
@@ -124,6 +125,7 @@ class ProtocolClient:
         return self._await(welcome, WELCOME, report.CONNECT) is not None
 
     def _headers(self, traceparent: str) -> list[str]:
+        self.token_issued_at = time.monotonic()
         headers = [f"{TRACEPARENT}: {traceparent}"]
         token = None if self.raw and self.tokens is None else self.token()
         if token:
@@ -196,12 +198,18 @@ class ProtocolClient:
         self.reporter.success(report.PUBLISH, report.elapsed_ms(started), len(text))
         return True
 
-    def refresh(self) -> None:
-        """Send a fresh token in-band; ``refreshed`` (in the reader) reports ``refresh``."""
-        self._refresh_started = time.perf_counter()
-        token = self.token()
-        if token:
-            self.send(encode(ClientType.REFRESH, token=token))
+    def refresh(self, started: float | None = None) -> None:
+        """Send a fresh token in-band; ``refreshed`` (in the reader) reports ``refresh``.
+
+        ``started`` (a ``perf_counter`` value, default now) is when the refresh was
+        asked for, i.e. when ``token_expiring`` arrived.
+        """
+        self._refresh_started = time.perf_counter() if started is None else started
+        self.token_issued_at = time.monotonic()
+        try:
+            self.send(encode(ClientType.REFRESH, token=self.token() or ""))
+        except (OSError, websocket.WebSocketException, report.WsFailure):
+            self._refresh_started = None  # the socket is gone; its close is reported
 
     # --- waiting for replies ----------------------------------------------
 

@@ -27,12 +27,12 @@ class LoadOptions:
     topics: str = "news"
     echo_rate: float = 1.0
     payload_bytes: int = 64
-    publish_rate: float = 5.0
+    publish_rate: float = 1.0
     drop_mix: str = "abort=1,rst=1,stall=1"
     drop_interval: float = 5.0
     stall_seconds: float = 2.0
     token_ttl: float = 3600.0
-    expiry_token_ttl: float = 5.0
+    expiry_token_ttl: float = 20.0
     expiry_mode: str = "mix"
     jwt_secret: str | None = None
     token_file: str | None = None
@@ -84,12 +84,12 @@ def add_arguments(parser: Any) -> None:
     add("--topics", default="news", help="comma-separated topics to subscribe/publish")
     add("--echo-rate", type=float, default=1.0, help="echoes per second per active user")
     add("--payload-bytes", type=int, default=64, help="echo and publish payload size")
-    add("--publish-rate", type=float, default=5.0, help="publishes/s per publisher")
+    add("--publish-rate", type=float, default=1.0, help="publishes/s per publisher")
     add("--drop-mix", default="abort=1,rst=1,stall=1", help="weights of abort, rst, stall")
     add("--drop-interval", type=float, default=5.0, help="seconds between drops per user")
     add("--stall-seconds", type=float, default=2.0, help="how long a read stall lasts")
     add("--token-ttl", type=float, default=3600.0, help="TTL of minted tokens (s)")
-    add("--expiry-token-ttl", type=float, default=5.0, help="TTL for the expiry users (s)")
+    add("--expiry-token-ttl", type=float, default=20.0, help="TTL for the expiry users (s)")
     add("--expiry-mode", choices=EXPIRY_MODES, default="mix", help="refresh or reconnect")
     add(
         "--jwt-secret",

@@ -177,6 +177,7 @@ class IdleUser(WebSocketUser):
     """Connect, subscribe, hold for a long time (thousands of these)."""
 
     abstract = True
+    weight = 10
 
     @task
     def idle(self) -> None:
@@ -187,6 +188,7 @@ class ActiveUser(WebSocketUser):
     """Subscribe and echo at ``--echo-rate`` with ``--payload-bytes`` payloads."""
 
     abstract = True
+    weight = 3
 
     @task
     def echo(self) -> None:
@@ -200,6 +202,7 @@ class PublisherUser(WebSocketUser):
     """Publish at ``--publish-rate`` through the server, stamping a sequence per topic."""
 
     abstract = True
+    weight = 1
     subject_prefix = "publisher"
     scope = PUBLISH_SCOPE
     subscribes = False
@@ -226,6 +229,7 @@ class DropsUser(WebSocketUser):
     """Subscribed; every ``--drop-interval`` (jittered) it aborts, resets or stalls."""
 
     abstract = True
+    weight = 2
     subject_prefix = "drops"
     receive_buffer = _SMALL_RECEIVE_BUFFER  # so a read stall fills the server's queue
 
@@ -249,6 +253,7 @@ class ExpiryUser(WebSocketUser):
     """Short-lived tokens: refresh in-band on ``token_expiring``, or expire, reconnect."""
 
     abstract = True
+    weight = 2
     subject_prefix = "expiry"
     modes: ClassVar[itertools.count] = itertools.count()
 
@@ -259,7 +264,21 @@ class ExpiryUser(WebSocketUser):
             mode = "refresh" if next(self.modes) % 2 == 0 else "reconnect"
         self.mode = mode
         if mode == "refresh":
-            self.client.on_token_expiring = lambda _frame: self.client.refresh()
+            self.client.on_token_expiring = self.on_token_expiring
+
+    def on_token_expiring(self, _frame: dict[str, Any]) -> None:
+        """Refresh at once, unless the token is younger than half its lifetime.
+
+        A server whose warning window is longer than the token's whole life warns
+        as soon as a token arrives; refreshing on every warning would then loop as
+        fast as the network allows.  Such a refresh waits, and is timed from its send.
+        """
+        age = time.monotonic() - self.client.token_issued_at
+        hold_back = self.token_ttl() / 2 - age
+        if hold_back <= 0:
+            self.client.refresh(time.perf_counter())
+        else:
+            gevent.spawn_later(hold_back, self.client.refresh)
 
     def token_ttl(self) -> float:
         return self.options.expiry_token_ttl
