@@ -3,20 +3,20 @@
 One worker process holds thousands of client sockets on a raw asyncio protocol (a
 hand-written RFC 6455 client: upgrade request, unmasked server frames, masked client
 frames, pong for every ping) so that the clients cost far less CPU than the servers
-they measure.  The orchestrator drives it with JSON lines on stdin and reads JSON
-lines on stdout:
+they measure.  Sockets belong to named groups (one per server under test).  The
+orchestrator drives the worker with JSON lines on stdin and reads JSON lines on stdout:
 
-- ``{"cmd": "open", ...}``: open ``count`` sockets (``concurrency`` in flight), with a
-  JWT per socket when ``secret`` is given and a subscribe frame when ``subscribe`` is;
-  replies with how many opened and the monotonic times of the first attempt and the
-  last success (``time.monotonic()`` is system-wide on Linux, so comparable across
-  processes).
-- ``{"cmd": "arm", "timeout": s}``: replies ``armed``, then ``delivered`` once every
-  open socket has received one notification (or at the timeout), with the receipt
-  time of the last one.
-- ``{"cmd": "await_pings", "timeout": s}``: replies once the sockets have answered
-  as many pings as there are sockets (one heartbeat round), or at the timeout.
-- ``{"cmd": "stats"}``, ``{"cmd": "close"}`` (abort every socket), ``{"cmd": "exit"}``.
+- ``{"cmd": "open", "group": g, ...}``: open ``count`` sockets (``concurrency`` in
+  flight) from ``source``, with a JWT per socket when ``secret`` is given and a
+  subscribe frame when ``subscribe`` is; replies with how many opened and the
+  monotonic times of the first attempt and the last success (``time.monotonic()`` is
+  system-wide on Linux, so comparable across processes).
+- ``{"cmd": "await_pings", "group": g, "timeout": s}``: replies once the group has
+  answered as many pings as it has sockets (one heartbeat round), or at the timeout.
+- ``{"cmd": "arm", "group": g, "timeout": s}``: replies ``armed``, then ``delivered``
+  once every socket of the group has received one notification (or at the timeout),
+  with the receipt time of the last one.
+- ``{"cmd": "close", "group": g}`` (abort its sockets), ``{"cmd": "exit"}``.
 
 A notification is any text frame whose JSON has ``"type":"message"``.
 """
@@ -80,15 +80,15 @@ class Client(asyncio.Protocol):
     __slots__ = (
         "_buffer",
         "_request",
+        "group",
         "ready",
         "subscribing",
         "transport",
         "upgraded",
-        "worker",
     )
 
-    def __init__(self, worker: Worker, request: bytes, subscribing: bool) -> None:
-        self.worker = worker
+    def __init__(self, group: Group, request: bytes, subscribing: bool) -> None:
+        self.group = group
         self._request = request
         self._buffer = b""
         self.subscribing = subscribing
@@ -103,7 +103,6 @@ class Client(asyncio.Protocol):
         transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.worker.lost += 1
         self._settle_failed(f"closed before ready: {exc}")
 
     def data_received(self, data: bytes) -> None:
@@ -156,31 +155,30 @@ class Client(asyncio.Protocol):
     def _on_frame(self, opcode: int, payload: bytes) -> None:
         if opcode == OP_TEXT:
             if NOTIFICATION_MARK in payload:
-                self.worker.on_notification()
+                self.group.on_notification()
             elif self.subscribing and SUBSCRIBED_MARK in payload:
                 self.subscribing = False
                 if not self.ready.done():
                     self.ready.set_result(None)
         elif opcode == OP_PING and self.transport is not None:
-            self.worker.on_ping()
+            self.group.on_ping()
             self.transport.write(masked_frame(OP_PONG, payload))
         elif opcode == OP_CLOSE:
             self._fail("server sent close")
 
 
-class Worker:
-    """The sockets of one process and what they have received."""
+class Group:
+    """The sockets held for one server, and what they have received."""
 
     def __init__(self) -> None:
         self.clients: list[Client] = []
         self.pings = 0
-        self.lost = 0
+        self.ping_target = 0
+        self.pinged = asyncio.Event()
         self.received = 0
         self.expected = 0
         self.last_receipt = 0.0
         self.all_received = asyncio.Event()
-        self.pinged = asyncio.Event()
-        self.ping_target = 0
 
     def on_ping(self) -> None:
         self.pings += 1
@@ -188,7 +186,7 @@ class Worker:
             self.pinged.set()
 
     async def await_pings(self, timeout: float) -> dict[str, Any]:
-        """Until every socket has answered at least one ping (in count) or timeout."""
+        """Until as many pings were answered as there are sockets, or timeout."""
         self.ping_target = len(self.clients)
         if self.pings >= self.ping_target:
             self.pinged.set()
@@ -201,66 +199,6 @@ class Worker:
         self.last_receipt = time.monotonic()
         if self.received >= self.expected:
             self.all_received.set()
-
-    async def open(self, spec: dict[str, Any]) -> dict[str, Any]:
-        host, port, path = spec["host"], int(spec["port"]), spec["path"]
-        count, prefix = int(spec["count"]), spec.get("sub_prefix", "bench")
-        secret = spec.get("secret")
-        requests = [
-            upgrade_request(
-                host, port, path, mint(secret, f"{prefix}-{i}") if secret else None
-            )
-            for i in range(count)
-        ]
-        subscribe = spec.get("subscribe")
-        subscribe_frame = masked_frame(OP_TEXT, subscribe.encode()) if subscribe else None
-        gate = asyncio.Semaphore(int(spec.get("concurrency", 64)))
-        errors: list[str] = []
-        started = time.monotonic()
-
-        async def one(request: bytes) -> bool:
-            async with gate:
-                return await self._open_one(host, port, request, subscribe_frame, errors)
-
-        try:
-            async with asyncio.timeout(float(spec.get("timeout", 120))):
-                outcomes = await asyncio.gather(*(one(r) for r in requests))
-        except TimeoutError:
-            outcomes = []
-            errors.append("open phase timed out")
-        opened = sum(outcomes)
-        return {
-            "opened": opened,
-            "failed": count - opened,
-            "started": started,
-            "finished": time.monotonic(),
-            "errors": errors[:5],
-        }
-
-    async def _open_one(
-        self,
-        host: str,
-        port: int,
-        request: bytes,
-        subscribe: bytes | None,
-        errors: list[str],
-    ) -> bool:
-        loop = asyncio.get_running_loop()
-        try:
-            _, client = await loop.create_connection(
-                lambda: Client(self, request, subscribe is not None), host, port
-            )
-            async with asyncio.timeout(30):
-                if subscribe is not None:
-                    await client.upgraded
-                    assert client.transport is not None
-                    client.transport.write(subscribe)
-                await client.ready
-        except (OSError, TimeoutError, ConnectionError) as exc:
-            errors.append(repr(exc))
-            return False
-        self.clients.append(client)
-        return True
 
     def arm(self) -> None:
         self.received = 0
@@ -281,15 +219,76 @@ class Worker:
         }
 
     def close(self) -> int:
-        closed = 0
         for client in self.clients:
             if client.transport is not None:
                 client.transport.abort()
-                closed += 1
-        self.clients = []
-        self.pings = self.ping_target = 0
-        self.pinged = asyncio.Event()
+        closed, self.clients = len(self.clients), []
         return closed
+
+    async def open(self, spec: dict[str, Any]) -> dict[str, Any]:
+        host, port, path = spec["host"], int(spec["port"]), spec["path"]
+        count, prefix = int(spec["count"]), spec.get("sub_prefix", "bench")
+        secret = spec.get("secret")
+        requests = [
+            upgrade_request(
+                host, port, path, mint(secret, f"{prefix}-{i}") if secret else None
+            )
+            for i in range(count)
+        ]
+        subscribe = spec.get("subscribe")
+        subscribe_frame = masked_frame(OP_TEXT, subscribe.encode()) if subscribe else None
+        target = (host, port, spec.get("source", "127.0.0.1"))
+        gate = asyncio.Semaphore(int(spec.get("concurrency", 64)))
+        errors: list[str] = []
+        started = time.monotonic()
+
+        async def one(request: bytes) -> bool:
+            async with gate:
+                return await self._open_one(target, request, subscribe_frame, errors)
+
+        try:
+            async with asyncio.timeout(float(spec.get("timeout", 120))):
+                outcomes = await asyncio.gather(*(one(r) for r in requests))
+        except TimeoutError:
+            outcomes = []
+            errors.append("open phase timed out")
+        opened = sum(outcomes)
+        return {
+            "event": "opened",
+            "opened": opened,
+            "failed": count - opened,
+            "started": started,
+            "finished": time.monotonic(),
+            "errors": errors[:5],
+        }
+
+    async def _open_one(
+        self,
+        target: tuple[str, int, str],
+        request: bytes,
+        subscribe: bytes | None,
+        errors: list[str],
+    ) -> bool:
+        host, port, source = target
+        loop = asyncio.get_running_loop()
+        try:
+            _, client = await loop.create_connection(
+                lambda: Client(self, request, subscribe is not None),
+                host,
+                port,
+                local_addr=(source, 0),
+            )
+            async with asyncio.timeout(30):
+                if subscribe is not None:
+                    await client.upgraded
+                    assert client.transport is not None
+                    client.transport.write(subscribe)
+                await client.ready
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            errors.append(repr(exc))
+            return False
+        self.clients.append(client)
+        return True
 
 
 def raise_open_file_limit() -> None:
@@ -307,37 +306,32 @@ async def serve_commands() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    worker = Worker()
+    groups: dict[str, Group] = {}
     pending: set[asyncio.Task[None]] = set()
     while line := await reader.readline():
         command = json.loads(line)
         name = command["cmd"]
+        if name == "exit":
+            break
+        group = groups.setdefault(command.get("group", ""), Group())
         if name == "open":
-            reply({"event": "opened", **await worker.open(command)})
+            reply(await group.open(command))
+        elif name == "await_pings":
+            reply(await group.await_pings(float(command["timeout"])))
         elif name == "arm":
-            worker.arm()
+            group.arm()
             reply({"event": "armed"})
-            task = loop.create_task(_report_delivery(worker, float(command["timeout"])))
+            task = loop.create_task(_report_delivery(group, float(command["timeout"])))
             pending.add(task)
             task.add_done_callback(pending.discard)
-        elif name == "await_pings":
-            reply(await worker.await_pings(float(command["timeout"])))
-        elif name == "stats":
-            stats = {
-                "open": len(worker.clients),
-                "pings": worker.pings,
-                "lost": worker.lost,
-            }
-            reply({"event": "stats", **stats})
         elif name == "close":
-            reply({"event": "closed", "closed": worker.close()})
-        elif name == "exit":
-            break
-    worker.close()
+            reply({"event": "closed", "closed": group.close()})
+    for group in groups.values():
+        group.close()
 
 
-async def _report_delivery(worker: Worker, timeout: float) -> None:
-    reply(await worker.delivered(timeout))
+async def _report_delivery(group: Group, timeout: float) -> None:
+    reply(await group.delivered(timeout))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,16 @@ Measured in one run on loopback, with the clients in separate worker processes
 - ``node-ws``: Node's ``ws`` (``_peers/ws_peer.js``; ``npm install --prefix
   benchmarks/.peers ws`` first).
 
-Figures per peer: (1) server RSS per idle socket with ``--sockets`` open, after the
-first heartbeat round; (2) publish-to-last-receipt of one notification (100 bytes of
-data) to every socket, median of ``--rounds``; (3) upgrades accepted per second
-opening ``--handshakes`` sockets as fast as the workers can (ours verifies a JWT on
-each).  Then the issue's targets as ratios in the same run, PASS or MISS.
+All servers run at once, each reached from its own 127.0.0.x source address.  Each
+is measured idle in turn: (1) server RSS per idle socket with ``--sockets`` subscribed
+sockets open, after the first heartbeat round (RSS delta / sockets; peers without a
+heartbeat wait as long).  Then, rounds interleaved across the servers so that any
+drift in the machine's load hits all alike: (2) publish-to-last-receipt of one
+notification (100 bytes of data) to every socket, median of ``--rounds``; (3) upgrades
+accepted per second opening ``--handshakes`` sockets as fast as the workers can (ours
+verifies a JWT on each), median of ``--handshake-rounds``.  The server process's CPU
+time is recorded for each fan-out and handshake as well: on a shared machine it is
+steadier than wall time.  Then the issue's targets as ratios, PASS or MISS.
 
     .venv/bin/python benchmarks/server_vs_peers.py [--sockets 10000] [--json out.json]
     .venv/bin/python benchmarks/server_vs_peers.py --quick --peers ours,aiohttp
@@ -30,6 +35,7 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import math
 import os
 import signal
 import socket
@@ -59,6 +65,8 @@ EXTRA_PEERS = ("aiohttp-heartbeat",)  # diagnostics, only when asked for by --pe
 START_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 180.0
 HANDSHAKE_SETTLE_SECONDS = 1.0
+FANOUT_PAUSE_SECONDS = 0.2
+SOCKETS_PER_PROCESS = 18_000  # under the hard limit of 20,000 open files
 STARTED = time.monotonic()
 
 
@@ -92,13 +100,6 @@ class Children:
         )
         self.processes.append(process)
         return process
-
-    async def stop(self, process: asyncio.subprocess.Process) -> None:
-        """SIGKILL: the figures are taken; a graceful drain is not what is measured."""
-        _kill(process)
-        await asyncio.wait_for(process.wait(), 10)
-        if process in self.processes:
-            self.processes.remove(process)
 
     async def kill_all(self) -> None:
         """SIGKILL whatever is still running and reap it (bounded)."""
@@ -200,11 +201,16 @@ class RunningPeer:
     """One started server: its process, where to connect, how to trigger a broadcast."""
 
     def __init__(
-        self, peer: Peer, process: asyncio.subprocess.Process, ports: tuple[int, int]
-    ):
+        self,
+        peer: Peer,
+        process: asyncio.subprocess.Process,
+        ports: tuple[int, int],
+        source: str,
+    ) -> None:
         self.peer = peer
         self.process = process
         self.port, self.control_port = ports
+        self.source = source  # the clients' address: each server its own port range
         self.psutil = psutil.Process(process.pid)
 
     def rss(self) -> int:
@@ -231,12 +237,12 @@ class RunningPeer:
                 raise RuntimeError(f"{self.peer.name} trigger: HTTP {response.status}")
 
 
-async def start_peer(children: Children, peer: Peer) -> RunningPeer:
+async def start_peer(children: Children, peer: Peer, index: int) -> RunningPeer:
     ports = (free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WSH_"))}
     process = await children.start(peer.argv(*ports), env | peer.env)
     await wait_listening(process, peer.name)
-    return RunningPeer(peer, process, ports)
+    return RunningPeer(peer, process, ports, f"127.0.0.{10 + index}")
 
 
 # -- the load-generator workers ------------------------------------------------------
@@ -280,23 +286,31 @@ class Workers:
         return list(await asyncio.gather(*(w.ask(command) for w in self.workers)))
 
     async def open(
-        self, running: RunningPeer, total: int, concurrency: int, label: str
+        self,
+        running: RunningPeer,
+        total: int,
+        group: str,
+        subscribe: bool,
+        concurrency: int,
     ) -> dict[str, Any]:
-        shares = _split(total, len(self.workers))
+        """Open ``total`` sockets to one server, shared out over the workers."""
+        peer = running.peer
         commands = [
             {
                 "cmd": "open",
+                "group": group,
                 "host": "127.0.0.1",
                 "port": running.port,
+                "source": running.source,
                 "path": WS_PATH,
                 "count": share,
                 "concurrency": concurrency,
-                "secret": SECRET if running.peer.needs_token else None,
-                "sub_prefix": f"{label}-w{index}",
-                "subscribe": running.peer.subscribe,
+                "secret": SECRET if peer.needs_token else None,
+                "sub_prefix": f"{group}-w{index}",
+                "subscribe": peer.subscribe if subscribe else None,
                 "timeout": COMMAND_TIMEOUT - 10,
             }
-            for index, share in enumerate(shares)
+            for index, share in enumerate(_split(total, len(self.workers)))
         ]
         replies = await asyncio.gather(
             *(w.ask(c) for w, c in zip(self.workers, commands, strict=True))
@@ -307,8 +321,8 @@ class Workers:
         errors = [e for r in replies for e in r["errors"]]
         return {"opened": opened, "seconds": finished - started, "errors": errors[:5]}
 
-    async def close(self) -> None:
-        await self.ask({"cmd": "close"})
+    async def close(self, group: str) -> None:
+        await self.ask({"cmd": "close", "group": group})
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -376,9 +390,10 @@ async def warm_up(
     running: RunningPeer, workers: Workers, http: aiohttp.ClientSession
 ) -> None:
     """A few sockets and one broadcast: one-time lazy set-up is not a per-socket cost."""
-    await workers.open(running, 20, 10, "warm")
-    await deliver_once(running, workers, http, timeout=10)
-    await workers.close()
+    group = f"warm-{running.peer.name}"
+    await workers.open(running, 20, group, subscribe=True, concurrency=10)
+    await deliver_once(running, workers, http, group, timeout=10)
+    await workers.close(group)
 
 
 @dataclass(frozen=True)
@@ -391,10 +406,14 @@ class Delivery:
 
 
 async def deliver_once(
-    running: RunningPeer, workers: Workers, http: aiohttp.ClientSession, timeout: float
+    running: RunningPeer,
+    workers: Workers,
+    http: aiohttp.ClientSession,
+    group: str,
+    timeout: float,
 ) -> Delivery:
-    """Publish once and wait for every socket's receipt (bounded)."""
-    armed = await workers.ask({"cmd": "arm", "timeout": timeout})
+    """Publish once and wait for every socket of ``group`` to receive it (bounded)."""
+    armed = await workers.ask({"cmd": "arm", "group": group, "timeout": timeout})
     assert all(r["event"] == "armed" for r in armed)
     cpu_before = running.cpu_seconds()
     published = time.monotonic()
@@ -413,83 +432,94 @@ async def wait_heartbeat_round(
     if not running.peer.heartbeat:
         await asyncio.sleep(heartbeat + 1)  # the same wait, no pings to wait for
         return
-    replies = await workers.ask({"cmd": "await_pings", "timeout": heartbeat * 3 + 5})
+    command = {"cmd": "await_pings", "group": idle_group(running), "timeout": heartbeat * 3}
+    replies = await workers.ask(command)
     pinged = sum(min(r["pings"], r["open"]) for r in replies)
     if pinged < sockets:
         print(f"  warning: only {pinged} of {sockets} sockets pinged", flush=True)
     await asyncio.sleep(0.5)  # the last pongs reach the server
 
 
-async def measure_idle_and_fanout(
-    children: Children, peer: Peer, workers: Workers, args: argparse.Namespace
+def idle_group(running: RunningPeer) -> str:
+    return f"idle-{running.peer.name}"
+
+
+async def measure_idle(
+    running: RunningPeer,
+    workers: Workers,
+    http: aiohttp.ClientSession,
+    args: argparse.Namespace,
 ) -> Figures:
+    """Figure 1: open the idle sockets (left open for the fan-outs), RSS per socket."""
     figures = Figures()
-    running = await start_peer(children, peer)
-    note("started")
-    try:
-        async with aiohttp.ClientSession() as http:
-            await warm_up(running, workers, http)
-            figures.rss_before = running.rss()
-            opened = await workers.open(running, args.sockets, args.concurrency, "idle")
-            figures.sockets_open = opened["opened"]
-            figures.errors += opened["errors"]
-            note(f"{figures.sockets_open} sockets open")
-            await wait_heartbeat_round(
-                running, workers, figures.sockets_open, args.heartbeat
-            )
-            figures.rss_after = running.rss()
-            delta = figures.rss_after - figures.rss_before
-            figures.bytes_per_socket = delta / max(figures.sockets_open, 1)
-            note(f"heartbeat round done; {figures.bytes_per_socket:.0f} B/socket")
-            for _ in range(args.rounds):
-                delivery = await deliver_once(running, workers, http, timeout=30)
-                figures.fanout_ms.append(delivery.seconds * 1000)
-                figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
-                figures.fanout_missing.append(delivery.missing)
-            note(f"fan-outs: {' '.join(f'{ms:.0f}' for ms in figures.fanout_ms)} ms")
-            await workers.close()
-    finally:
-        await children.stop(running.process)
-    note("stopped")
+    await warm_up(running, workers, http)
+    figures.rss_before = running.rss()
+    opened = await workers.open(
+        running,
+        args.sockets,
+        idle_group(running),
+        subscribe=True,
+        concurrency=args.concurrency,
+    )
+    figures.sockets_open = opened["opened"]
+    figures.errors += opened["errors"]
+    note(f"{running.peer.name}: {figures.sockets_open} sockets open")
+    await wait_heartbeat_round(running, workers, figures.sockets_open, args.heartbeat)
+    figures.rss_after = running.rss()
+    delta = figures.rss_after - figures.rss_before
+    figures.bytes_per_socket = delta / max(figures.sockets_open, 1)
+    note(f"{running.peer.name}: after a heartbeat round, {delta / 1024:.0f} KiB more")
     return figures
 
 
+async def measure_fanouts(
+    servers: list[RunningPeer],
+    results: dict[str, Figures],
+    workers: Workers,
+    http: aiohttp.ClientSession,
+    rounds: int,
+) -> None:
+    """Figure 2, rounds interleaved across the servers (load drifts alike for all)."""
+    for _ in range(rounds):
+        for running in servers:
+            delivery = await deliver_once(
+                running, workers, http, idle_group(running), timeout=30
+            )
+            figures = results[running.peer.name]
+            figures.fanout_ms.append(delivery.seconds * 1000)
+            figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
+            figures.fanout_missing.append(delivery.missing)
+            await asyncio.sleep(FANOUT_PAUSE_SECONDS)  # the clients catch their breath
+        note("fan-out round done")
+
+
 async def measure_handshakes(
-    children: Children,
-    peer: Peer,
+    servers: list[RunningPeer],
+    results: dict[str, Figures],
     workers: Workers,
     args: argparse.Namespace,
-    figures: Figures,
 ) -> None:
-    running = await start_peer(children, peer)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await warm_up(running, workers, http)
-        peer_no_subscribe = RunningPeer(
-            Peer(peer.name, peer.argv, peer.env, peer.needs_token),
-            running.process,
-            (running.port, running.control_port),
-        )
-        for _ in range(args.handshake_rounds):
+    """Figure 3: bursts of upgrades, rounds interleaved across the servers."""
+    for _ in range(args.handshake_rounds):
+        for running in servers:
+            figures = results[running.peer.name]
+            group = f"handshake-{running.peer.name}"
             cpu_before = running.cpu_seconds()
             opened = await workers.open(
-                peer_no_subscribe, args.handshakes, args.concurrency, "handshake"
+                running,
+                args.handshakes,
+                group,
+                subscribe=False,
+                concurrency=args.concurrency,
             )
             cpu = running.cpu_seconds() - cpu_before
             figures.handshakes = opened["opened"]
             figures.handshake_rates.append(opened["opened"] / max(opened["seconds"], 1e-9))
             figures.handshake_cpu_us.append(cpu / max(opened["opened"], 1) * 1e6)
             figures.errors += opened["errors"]
-            await workers.close()
+            await workers.close(group)
             await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)  # the server reaps the closes
-        rates = " ".join(f"{rate:.0f}" for rate in figures.handshake_rates)
-        cpu = " ".join(f"{us:.0f}" for us in figures.handshake_cpu_us)
-        note(
-            f"{figures.handshakes} handshakes a round: {rates} /s, server CPU {cpu} us each"
-        )
-    finally:
-        await children.stop(running.process)
-    note("stopped")
+        note("handshake round done")
 
 
 # -- report ------------------------------------------------------------------------
@@ -567,7 +597,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--handshake-rounds", type=int, default=3, help="handshake bursts (median taken)"
     )
     parser.add_argument("--heartbeat", type=float, default=5.0, help="ours: seconds")
-    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--workers", type=int, help="load-generator processes (default: enough for the fds)"
+    )
     parser.add_argument(
         "--concurrency", type=int, default=100, help="opens in flight/worker"
     )
@@ -583,31 +615,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         known = PEER_NAMES + EXTRA_PEERS
         parser.error(f"unknown peers {sorted(unknown)}; choose from {known}")
-    if args.sockets > 19_000 * args.workers or args.sockets > 19_000:
-        parser.error("a server process holds at most ~19,000 sockets here")
+    if args.sockets > SOCKETS_PER_PROCESS:
+        parser.error(f"a server process holds at most {SOCKETS_PER_PROCESS} sockets here")
+    needed = math.ceil(args.sockets * len(args.peers) / SOCKETS_PER_PROCESS)
+    args.workers = max(args.workers or 2, needed)
     return args
 
 
+async def start_otlp_sink(children: Children) -> str:
+    port = free_port()
+    argv = [sys.executable, str(HERE / "_peers" / "otlp_discard.py"), str(port)]
+    await wait_listening(await children.start(argv), "OTLP sink")
+    return f"http://127.0.0.1:{port}"
+
+
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
+    """Every server up at once, each measured idle, then fan-outs and handshakes."""
     children = Children()
     results: dict[str, Figures] = {}
+    servers: list[RunningPeer] = []
     try:
-        sink_port = free_port()
-        endpoint = None
-        if "ours-otel" in args.peers:
-            sink = await children.start(
-                [sys.executable, str(HERE / "_peers" / "otlp_discard.py"), str(sink_port)]
-            )
-            await wait_listening(sink, "OTLP sink")
-            endpoint = f"http://127.0.0.1:{sink_port}"
+        endpoint = await start_otlp_sink(children) if "ours-otel" in args.peers else None
         peers = make_peers(args.heartbeat, endpoint)
         workers = await Workers.start(children, args.workers)
-        for name in args.peers:
-            print(f"{name}: idle sockets and fan-out ...", flush=True)
-            figures = await measure_idle_and_fanout(children, peers[name], workers, args)
-            print(f"{name}: handshakes ...", flush=True)
-            await measure_handshakes(children, peers[name], workers, args, figures)
-            results[name] = figures
+        async with aiohttp.ClientSession() as http:
+            for index, name in enumerate(args.peers):
+                servers.append(await start_peer(children, peers[name], index))
+                results[name] = await measure_idle(servers[-1], workers, http, args)
+            await measure_fanouts(servers, results, workers, http, args.rounds)
+        for running in servers:
+            await workers.close(idle_group(running))
+        await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)
+        await measure_handshakes(servers, results, workers, args)
     finally:
         await children.kill_all()
     return results
