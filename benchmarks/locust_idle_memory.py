@@ -1,27 +1,32 @@
 """Memory and CPU per idle Locust virtual user: our idle user against a bare one.
 
-One run, one server (``wsharness serve``, embedded broker), two Locust processes one
-after the other, each a single worker holding ``--users`` idle sockets:
+One run, one server (``wsharness serve``, embedded broker), Locust set-ups measured
+one after the other:
 
-- ``bare``: the smallest honest Locust user on websocket-client: connect with a
-  token, one greenlet reading (so pings are answered), nothing else;
-- ``ours``: ``loadtests/idle.py`` (subscribe, statistics, heartbeats, the socket
-  gauge, reconnect logic, traceparent per upgrade).
+- ``bare``: one process, ``--users`` idle sockets, the smallest honest Locust user
+  on websocket-client: connect with a token, one greenlet reading (so pings are
+  answered), nothing else;
+- ``ours``: one process, ``--users`` sockets of ``loadtests/idle.py`` (subscribe,
+  statistics, heartbeats, the socket gauge, reconnect logic, traceparent per upgrade);
+- ``ours-2p``: ``--processes 2`` holding ``--distributed-users`` sockets together,
+  connecting from ``--source-addresses`` (127.0.0.x) round-robin.
 
-Each Locust process starts with its web UI and no users; its RSS is read, users are
-started through the web UI's ``/swarm``, and once the server counts every socket
-open (``wsh_open_connections``) and ``--settle`` seconds have passed, RSS is read
-again and CPU is sampled over ``--cpu-window`` seconds.  Memory per virtual user =
-RSS growth / users.  The issue's target: ours at most 1.15x bare.
+Each Locust starts with its web UI and no users; the RSS of the processes holding
+users (the workers with ``--processes``) is read, users are started through the web
+UI's ``/swarm``, and once the server counts every socket open
+(``wsh_open_connections``) and ``--settle`` seconds have passed, RSS is read again
+and CPU is sampled over ``--cpu-window`` seconds.  Memory per virtual user = RSS
+growth / users.  The issue's target: ours at most 1.15x bare.
 
-    .venv/bin/python benchmarks/locust_idle_memory.py            # 10,000 sockets each
-    .venv/bin/python benchmarks/locust_idle_memory.py --users 2000 --spawn-rate 400
+    .venv/bin/python benchmarks/locust_idle_memory.py        # 10,000 / 10,000 / 18,000
+    .venv/bin/python benchmarks/locust_idle_memory.py --users 1000 --distributed-users 1800
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import resource
 import socket
@@ -149,8 +154,43 @@ def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[psut
             process.wait()
 
 
+@dataclass
+class Variant:
+    """One Locust set-up to measure."""
+
+    name: str
+    locustfile: Path
+    users: int
+    extra: tuple[str, ...] = ()
+    processes: int = 1
+
+
+def worker_processes(locust: psutil.Process, expected: int) -> list[psutil.Process]:
+    """The processes holding the users: the children with --processes, else Locust."""
+    return locust.children() if expected > 1 else [locust]
+
+
+def total_rss(processes: list[psutil.Process]) -> int:
+    return sum(process.memory_info().rss for process in processes)
+
+
+def total_cpu(processes: list[psutil.Process], window: float) -> float:
+    for process in processes:
+        process.cpu_percent(None)
+    time.sleep(window)
+    return sum(process.cpu_percent(None) for process in processes)
+
+
+def worker_count(web: str) -> int:
+    try:
+        with urllib.request.urlopen(web + "/stats/requests", timeout=2) as response:
+            return len(json.loads(response.read()).get("workers") or [])
+    except (OSError, ValueError):
+        return 0
+
+
 def measure(
-    variant: str, locustfile: Path, server_url: str, args: argparse.Namespace, work: Path
+    variant: Variant, server_url: str, args: argparse.Namespace, work: Path
 ) -> Figures:
     web_port = free_port()
     web = f"http://127.0.0.1:{web_port}"
@@ -161,30 +201,47 @@ def measure(
         "WSH_BENCH_TOKEN": mint(SECRET, "bench", ttl=3600),
     }
     command = [
-        sys.executable, "-m", "locust", "-f", str(locustfile), "--host", ws_host,
+        sys.executable, "-m", "locust", "-f", str(variant.locustfile), "--host", ws_host,
         "--web-host", "127.0.0.1", "--web-port", str(web_port), "--loglevel", "WARNING",
+        *variant.extra,
     ]  # fmt: skip
-    if variant == "ours":
-        command += ["--sockets-log-interval", "0"]
     before_server = open_connections(server_url)
-    with running(command, env, work / f"{variant}.log") as locust:
-        wait_for(lambda: http_ok(web + "/"), 60, f"{variant}: Locust web UI")
-        rss_before = locust.memory_info().rss
-        form = {"user_count": args.users, "spawn_rate": args.spawn_rate, "host": ws_host}
+    with running(command, env, work / f"{variant.name}.log") as locust:
+        wait_for(lambda: http_ok(web + "/"), 60, f"{variant.name}: Locust web UI")
+        if variant.processes > 1:
+            ready = lambda: worker_count(web) >= variant.processes  # noqa: E731
+            wait_for(ready, 60, f"{variant.name}: {variant.processes} workers")
+        workers = worker_processes(locust, variant.processes)
+        rss_before = total_rss(workers)
+        form = {"user_count": variant.users, "spawn_rate": args.spawn_rate, "host": ws_host}
         body = urllib.parse.urlencode(form).encode()
         urllib.request.urlopen(web + "/swarm", data=body, timeout=10).read()
-        expected = before_server + args.users
-        ramp = args.users / args.spawn_rate * 3 + 60
-        wait_for(
-            lambda: open_connections(server_url) >= expected, ramp, f"{variant} sockets"
-        )
+        expected = before_server + variant.users
+        all_open = lambda: open_connections(server_url) >= expected  # noqa: E731
+        ramp = variant.users / args.spawn_rate * 3 + 60
+        wait_for(all_open, ramp, f"{variant.name}: {variant.users} sockets open")
         time.sleep(args.settle)  # let the heap settle before reading it
-        rss_after = locust.memory_info().rss
-        locust.cpu_percent(None)
-        time.sleep(args.cpu_window)
-        cpu = locust.cpu_percent(None)
+        rss_after = total_rss(workers)
+        cpu = total_cpu(workers, args.cpu_window)
     wait_for(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
-    return Figures(variant, args.users, rss_before, rss_after, cpu)
+    return Figures(variant.name, variant.users, rss_before, rss_after, cpu)
+
+
+def variants(args: argparse.Namespace, bare_file: Path) -> dict[str, Variant]:
+    idle = REPO / "loadtests" / "idle.py"
+    quiet = ("--sockets-log-interval", "0")
+    distributed = (*quiet, "--source-addresses", args.source_addresses, "--processes", "2")
+    return {
+        "bare": Variant("bare", bare_file, args.users),
+        "ours": Variant("ours", idle, args.users, quiet),
+        "ours-2p": Variant(
+            "ours-2p",
+            idle,
+            args.distributed_users,
+            distributed,
+            2,
+        ),
+    }
 
 
 def print_figures(results: list[Figures]) -> None:
@@ -212,7 +269,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--spawn-rate", type=float, default=500.0, help="users per second")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before reading")
     parser.add_argument("--cpu-window", type=float, default=10.0, help="CPU sample seconds")
-    parser.add_argument("--variants", default="bare,ours", help="comma-separated")
+    parser.add_argument(
+        "--distributed-users", type=int, default=18_000, help="sockets for ours-2p"
+    )
+    parser.add_argument(
+        "--source-addresses", default="127.0.0.1-127.0.0.16", help="for ours-2p"
+    )
+    parser.add_argument(
+        "--variants", default="bare,ours,ours-2p", help="comma-separated: bare,ours,ours-2p"
+    )
     return parser.parse_args()
 
 
@@ -222,7 +287,7 @@ def main() -> int:
     port = free_port()
     server_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "WSH_JWT_SECRET": SECRET, "WSH_PORT": str(port)}
-    files = {"ours": REPO / "loadtests" / "idle.py"}
+    files: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="locust-idle-") as tmp:
         work = Path(tmp)
         files["bare"] = work / "bare_idle.py"
@@ -230,9 +295,10 @@ def main() -> int:
         serve = [sys.executable, "-m", "wsharness.cli", "serve", "--host", "127.0.0.1"]
         with running(serve, env, work / "server.log"):
             wait_for(lambda: http_ok(server_url + "/readyz"), 30, "the server")
+            chosen = variants(args, files["bare"])
             results = [
-                measure(variant, files[variant], server_url, args, work)
-                for variant in args.variants.split(",")
+                measure(chosen[name], server_url, args, work)
+                for name in args.variants.split(",")
             ]
     print_figures(results)
     return 0

@@ -6,7 +6,9 @@ import csv
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.servers import SECRET
@@ -30,6 +32,7 @@ class LocustRun:
     stats: dict[str, dict[str, str]]
     failures: list[dict[str, str]]
     sockets: list[dict[str, str]]
+    observed: set[str] = field(default_factory=set)
 
     def count(self, name: str) -> int:
         return int(self.stats[name]["Request Count"]) if name in self.stats else 0
@@ -58,8 +61,13 @@ def run_locust(
     seconds: int = 5,
     extra: tuple[str, ...] = (),
     secret: str | None = SECRET,
+    during: Callable[[], set[str]] | None = None,
 ) -> LocustRun:
-    """``locust -f FILES --headless`` for ``seconds`` with ``--csv``; parsed results."""
+    """``locust -f FILES --headless`` for ``seconds`` with ``--csv``; parsed results.
+
+    ``during``, when given, is called every 0.2 s while Locust runs; the union of
+    what it returns is the run's ``observed``.
+    """
     prefix = workdir / "run"
     command = [
         sys.executable, "-m", "locust", "-f", files, "--headless",
@@ -69,20 +77,29 @@ def run_locust(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WSH_", "OTEL_"))}
     if secret is not None:
         env["WSH_JWT_SECRET"] = secret
-    done = subprocess.run(
-        command,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    log = workdir / "locust.log"
+    observed: set[str] = set()
+    with log.open("wb") as output:
+        locust = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while locust.poll() is None and time.monotonic() < deadline:
+            if during is not None:
+                observed |= during()
+            time.sleep(0.2)
+        returncode = locust.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
     stats = {row["Name"]: row for row in _rows(Path(f"{prefix}_stats.csv"))}
     return LocustRun(
-        returncode=done.returncode,
-        output=done.stdout + done.stderr,
+        returncode=returncode,
+        output=log.read_text(errors="replace"),
         stats=stats,
         failures=_rows(Path(f"{prefix}_failures.csv")),
         sockets=_rows(Path(f"{prefix}_sockets.csv")),
+        observed=observed,
     )

@@ -21,6 +21,7 @@ import websocket
 from gevent.event import AsyncResult
 
 from wsharness.loadclient import limits, report
+from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource
 from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.report import Reporter, now_ms
@@ -67,8 +68,10 @@ class ProtocolClient:
         scope: str | None = None,
         ttl: float | None = None,
         sockopt: Sequence[tuple[int, int, int]] = (),
+        source_addresses: SourceAddresses | None = None,
     ) -> None:
         self.url = url
+        self.source_addresses = source_addresses
         self.options = options
         self.reporter = reporter
         self.tokens = tokens
@@ -112,6 +115,7 @@ class ProtocolClient:
                     self._on_text,
                     self._on_close,
                     self.sockopt,
+                    self.source_addresses.next() if self.source_addresses else None,
                 )
             except Exception as error:
                 failure = describe_connect_error(error)

@@ -45,6 +45,7 @@ class LoadOptions:
     shape_users: int = 100
     shape_seconds: float = 60.0
     sockets_log_interval: float = 5.0
+    source_addresses: str | None = None
 
     @classmethod
     def from_parsed(cls, parsed: argparse.Namespace | None) -> LoadOptions:
@@ -116,4 +117,9 @@ def add_arguments(parser: Any) -> None:
         type=float,
         default=5.0,
         help="seconds between 'open sockets' log lines (0 = never)",
+    )
+    add(
+        "--source-addresses",
+        default=None,
+        help="local addresses to connect from, e.g. 127.0.0.1-127.0.0.20 (round-robin)",
     )

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import gevent
 import websocket
@@ -40,6 +42,31 @@ def parse_close_code(payload: bytes) -> int | None:
     if len(payload) < 2:
         return None
     return int.from_bytes(payload[:2], "big")
+
+
+def open_tcp(
+    url: str, timeout: float, sockopt: Sequence[tuple[int, int, int]], source_address: str
+) -> socket.socket:
+    """A TCP (and for ``wss``, TLS) connection to ``url``'s host from ``source_address``."""
+    parsed = urlparse(url)
+    secure = parsed.scheme == "wss"
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or (443 if secure else 80)
+    family = socket.AF_INET6 if ":" in source_address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for level, option, value in sockopt:
+            sock.setsockopt(level, option, value)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(timeout)
+        sock.bind((source_address, 0))
+        sock.connect((host, port))
+        if secure:
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 class WsSession:
@@ -82,10 +109,19 @@ class WsSession:
         on_text: TextHandler,
         on_close: CloseHandler | None = None,
         sockopt: Sequence[tuple[int, int, int]] = (),
+        source_address: str | None = None,
     ) -> WsSession:
         """Open the socket (raises websocket-client's errors on failure)."""
         ws = websocket.WebSocket(sockopt=tuple(sockopt), skip_utf8_validation=True)
-        ws.connect(url, header=list(headers), timeout=timeout)
+        sock = None
+        if source_address is not None:
+            sock = open_tcp(url, timeout, sockopt, source_address)
+        try:
+            ws.connect(url, header=list(headers), timeout=timeout, socket=sock)
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
         return cls(ws, on_text, on_close)
 
     @property

@@ -21,6 +21,7 @@ import gevent
 from locust import User, constant, task
 
 from wsharness.loadclient import report
+from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource, new_subject
 from wsharness.loadclient.client import ProtocolClient, websocket_url
 from wsharness.loadclient.options import LoadOptions
@@ -42,10 +43,22 @@ def load_options(environment: Any) -> LoadOptions:
     return cached
 
 
+def source_addresses(environment: Any, options: LoadOptions) -> SourceAddresses | None:
+    """The process's round-robin of ``--source-addresses`` (None when unset)."""
+    if not options.source_addresses:
+        return None
+    cached = getattr(environment, "_wsh_sources", None)
+    if cached is None:
+        cached = SourceAddresses(options.source_addresses)
+        environment._wsh_sources = cached
+    return cached
+
+
 def forget_options(environment: Any, **_: Any) -> None:
     """Drop the cached options and tokens (the web UI may change options per swarm)."""
     environment._wsh_options = None
     environment._wsh_tokens = None
+    environment._wsh_sources = None
 
 
 def token_source(environment: Any, options: LoadOptions) -> TokenSource | None:
@@ -89,6 +102,7 @@ class WebSocketUser(User):
             scope=self.scope,
             ttl=self.token_ttl(),
             sockopt=self.socket_options(),
+            source_addresses=source_addresses(environment, self.options),
         )
 
     def token_ttl(self) -> float:
