@@ -50,6 +50,8 @@ class Server:
         self.hub: Hub[Connection] = Hub(settings.history_size, settings.history_seconds)
         self.connections: set[Connection] = set()
         self.draining = False
+        # With a shared broker, a resume cursor may still be on its way to us.
+        self.resume_wait_seconds = settings.resume_wait_seconds if broker.shared else 0.0
 
     # -- admission ---------------------------------------------------------------
 
@@ -87,9 +89,12 @@ class Server:
             notification.topic, notification.id, notification.trace_context
         ) as span:
             traceparent = spans.current_trace_context().get("traceparent")
-            frame, targets = self.hub.route(notification, _now_ms(), traceparent)
-            for connection in targets:
-                connection.send_frame(frame)
+            routed = self.hub.route(notification, _now_ms(), traceparent)
+            for connection in routed.targets:
+                connection.send_frame(routed.frame)
+            for resolved in routed.resolved:
+                resolved.subscriber.answer_subscribe(resolved.topic, resolved.replay)
+            targets = routed.targets
             spans.record_fanout(span, len(targets))
         self.metrics.fanout(time.perf_counter() - started)
         self.metrics.lag((_now_ms() - notification.published_at) / 1000)

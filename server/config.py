@@ -31,6 +31,7 @@ class Settings:
     write_buffer_high_bytes: int = 64 * 1024
     history_size: int = 1000
     history_seconds: float = 300.0
+    resume_wait_seconds: float = 1.0
     drain_seconds: float = 10.0
     drain_batches: int = 10
     compress: bool = False

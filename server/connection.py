@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractStreamWriter
 from opentelemetry.trace import Span
 
 from server.brokers.base import BrokerUnavailable
+from server.history import Replay
 from server.hub import text_frame
 from server.session import Deadline, Session
 from telemetry import spans
@@ -191,8 +192,21 @@ class Connection:
             self.start_close(CloseCode.TOPIC_NOT_ALLOWED)
             return
         self.session.topics.add(topic)
-        replay = self.server.hub.subscribe(self, topic, since, _now_ms())
-        if since is not None:
+        wait = self.server.resume_wait_seconds
+        replay = self.server.hub.subscribe(self, topic, since, _now_ms(), may_wait=wait > 0)
+        if replay is None:  # the cursor may still be on its way: wait for it, bounded
+            asyncio.get_running_loop().call_later(wait, self._give_up_resume, topic)
+            return
+        self.answer_subscribe(topic, replay, resumed=since is not None)
+
+    def _give_up_resume(self, topic: str) -> None:
+        replay = self.server.hub.give_up(self, topic)
+        if replay is not None:
+            self.answer_subscribe(topic, replay)
+
+    def answer_subscribe(self, topic: str, replay: Replay, resumed: bool = True) -> None:
+        """Send ``subscribed`` and what is replayed; count the resume's outcome."""
+        if resumed:
             self.server.metrics.replay("recovered" if replay.recovered else "not_recovered")
         self.send_text(
             encode(

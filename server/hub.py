@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from websockets.frames import Frame, Opcode
@@ -38,12 +39,46 @@ def message_payload(notification: Notification, traceparent: str | None) -> byte
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@dataclass(slots=True)
+class PendingResume(Generic[S]):
+    """A resume whose cursor this instance has not seen yet, but may any moment.
+
+    With a shared broker another instance can deliver a message to its sockets a few
+    milliseconds before this instance receives it; a client that moves here in that
+    gap resumes from a cursor that is still on its way.  Every instance sees a topic
+    in the same order, so what arrives before the cursor is what the client has seen.
+    """
+
+    subscriber: S
+    cursor: str
+    held: list[Entry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved(Generic[S]):
+    """A pending resume answered because its cursor arrived."""
+
+    subscriber: S
+    topic: str
+    replay: Replay
+
+
+@dataclass(frozen=True, slots=True)
+class Routed(Generic[S]):
+    """One notification ready to send: the frame, its receivers, resumes it settled."""
+
+    frame: bytes
+    targets: list[S]
+    resolved: list[Resolved[S]]
+
+
 class Hub(Generic[S]):
     """Subscriptions and histories of one instance."""
 
     def __init__(self, history_size: int, history_seconds: float) -> None:
         self._subscribers: dict[str, set[S]] = {}
         self._histories: dict[str, TopicHistory] = {}
+        self._pending: dict[str, list[PendingResume[S]]] = {}
         self._history_size = history_size
         self._history_ms = int(history_seconds * 1000)
 
@@ -51,10 +86,26 @@ class Hub(Generic[S]):
         return self._subscribers.get(topic, set())
 
     def subscribe(
-        self, subscriber: S, topic: str, since: str | None, now_ms: int
-    ) -> Replay:
-        """Add a subscription; with ``since``, also what was missed after that cursor."""
+        self,
+        subscriber: S,
+        topic: str,
+        since: str | None,
+        now_ms: int,
+        may_wait: bool = False,
+    ) -> Replay | None:
+        """Add a subscription; with ``since``, also what was missed after that cursor.
+
+        With ``may_wait``, a cursor not in the history leaves the subscription pending
+        (``None``) until the cursor arrives (see :meth:`route`) or :meth:`give_up`.
+        """
+        replay = self._replay(topic, since, now_ms)
+        if not replay.recovered and since is not None and may_wait:
+            self._pending.setdefault(topic, []).append(PendingResume(subscriber, since))
+            return None
         self._subscribers.setdefault(topic, set()).add(subscriber)
+        return replay
+
+    def _replay(self, topic: str, since: str | None, now_ms: int) -> Replay:
         if since is None:
             return Replay(recovered=True, entries=())
         history = self._histories.get(topic)
@@ -62,7 +113,27 @@ class Hub(Generic[S]):
             return Replay(recovered=False, entries=())
         return history.replay_since(since, now_ms)
 
+    def give_up(self, subscriber: S, topic: str) -> Replay | None:
+        """End a pending resume: not recovered, with everything held meanwhile."""
+        pending = self._take_pending(subscriber, topic)
+        if pending is None:
+            return None
+        self._subscribers.setdefault(topic, set()).add(subscriber)
+        return Replay(recovered=False, entries=tuple(pending.held))
+
+    def _take_pending(self, subscriber: S, topic: str) -> PendingResume[S] | None:
+        waiting = self._pending.get(topic, [])
+        for pending in waiting:
+            if pending.subscriber == subscriber:
+                waiting.remove(pending)
+                if not waiting:
+                    del self._pending[topic]
+                return pending
+        return None
+
     def unsubscribe(self, subscriber: S, topic: str) -> bool:
+        if self._take_pending(subscriber, topic) is not None:
+            return True
         followers = self._subscribers.get(topic)
         if not followers or subscriber not in followers:
             return False
@@ -77,15 +148,30 @@ class Hub(Generic[S]):
 
     def route(
         self, notification: Notification, now_ms: int, traceparent: str | None = None
-    ) -> tuple[bytes, list[S]]:
-        """Remember a notification; return its frame and who must receive it.
+    ) -> Routed[S]:
+        """Remember a notification; return its frame, who must receive it, and the
+        pending resumes it settles.
 
         ``traceparent`` is the fan-out's context, passed on to the receivers.
         """
+        topic = notification.topic
         frame = text_frame(message_payload(notification, traceparent))
-        history = self._histories.get(notification.topic)
+        entry = Entry(notification.id, frame, notification.published_at)
+        history = self._histories.get(topic)
         if history is None:
             history = TopicHistory(self._history_size, self._history_ms)
-            self._histories[notification.topic] = history
-        history.append(Entry(notification.id, frame, notification.published_at), now_ms)
-        return frame, list(self._subscribers.get(notification.topic, ()))
+            self._histories[topic] = history
+        history.append(entry, now_ms)
+        targets = list(self._subscribers.get(topic, ()))
+        return Routed(frame, targets, self._settle_pending(topic, entry))
+
+    def _settle_pending(self, topic: str, entry: Entry) -> list[Resolved[S]]:
+        resolved: list[Resolved[S]] = []
+        for pending in list(self._pending.get(topic, ())):
+            if pending.cursor != entry.id:
+                pending.held.append(entry)
+                continue
+            self._take_pending(pending.subscriber, topic)
+            self._subscribers.setdefault(topic, set()).add(pending.subscriber)
+            resolved.append(Resolved(pending.subscriber, topic, Replay(True, ())))
+        return resolved

@@ -35,6 +35,9 @@ class Broker(Protocol):
     """What the server needs from a broker."""
 
     name: str
+    # True when other instances receive the same stream (a resume cursor from one of
+    # them may reach this instance a moment after the client does).
+    shared: bool
 
     @property
     def healthy(self) -> bool:

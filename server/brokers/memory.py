@@ -18,6 +18,7 @@ class MemoryBroker:
     """
 
     name = "memory"
+    shared = False
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None

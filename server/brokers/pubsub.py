@@ -154,6 +154,7 @@ class PubSubBroker:
     """The production broker (``--broker pubsub``)."""
 
     name = "pubsub"
+    shared = True
 
     def __init__(
         self, config: PubSubConfig, on_outage: Callable[[], None] | None = None

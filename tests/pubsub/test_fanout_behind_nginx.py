@@ -27,11 +27,11 @@ from tests.support.servers import ServerProcess, metric_value
 from wsharness.protocol import CloseCode, ServerType
 
 LOGICAL_TOPIC = "news"
-# A client told 1001 reconnects after a jittered pause (spreads the reconnect storm).
-# Reconnecting with no pause at all can reach the other instance a few milliseconds
-# before its own subscription has delivered the cursor: it then answers
-# ``recovered: false`` (no silent gap, but the client sees a message twice).
-RECONNECT_BACKOFF_S = (0.25, 0.5)
+# A client told 1001 reconnects at once (at most 50 ms of jitter): it can reach the
+# other instance a few milliseconds before that instance's own subscription has
+# delivered the cursor, and the server must wait for it rather than answer
+# ``recovered: false`` (which would make the client see a message twice).
+RECONNECT_BACKOFF_S = (0.0, 0.05)
 
 
 @dataclass

@@ -6,7 +6,8 @@ import asyncio
 
 import aiohttp
 
-from tests.support.clients import open_socket, receive, stalled_socket, subscribe
+from server.brokers.memory import MemoryBroker
+from tests.support.clients import open_socket, receive, send, stalled_socket, subscribe
 from tests.support.servers import RunningServer, token, wait_until
 
 
@@ -67,6 +68,41 @@ async def test_cursor_older_than_history_says_not_recovered(make_server) -> None
     await wait_until(lambda: running.metric("wsh_fanout_duration_seconds_count") == 6)
     ws = await open_socket(running.ws_url)
     assert (await subscribe(ws, "t", since=first_id))["recovered"] is False
+
+
+class SharedMemoryBroker(MemoryBroker):
+    """The embedded broker posing as one stream shared with other instances."""
+
+    shared = True
+
+    def next_id(self) -> str:
+        return f"{self._boot}-{self._sequence + 1}"
+
+
+async def test_resume_waits_for_a_cursor_another_instance_delivered_first(
+    make_server,  # type: ignore[no-untyped-def]
+) -> None:
+    broker = SharedMemoryBroker()
+    running = await make_server(broker=broker, resume_wait_seconds=5.0)
+    mover = await open_socket(running.ws_url, "mover")
+    cursor = broker.next_id()  # seen on the old instance, not yet arrived here
+    await send(mover, "subscribe", topic="t", since=cursor)
+    await wait_until(lambda: running.metric("wsh_messages_in_total", type="subscribe") == 1)
+    await running.server.publish("t", "the cursor", {})
+    await running.server.publish("t", "after it", {})
+    assert await receive(mover) == {
+        "type": "subscribed", "topic": "t", "recovered": True, "replayed": 0,
+    }  # fmt: skip
+    assert (await receive(mover))["data"] == "after it"
+    assert running.metric("wsh_replays_total", outcome="recovered") == 1
+
+
+async def test_a_stale_cursor_is_reported_after_the_bounded_wait(make_server) -> None:  # type: ignore[no-untyped-def]
+    running = await make_server(broker=SharedMemoryBroker(), resume_wait_seconds=0.2)
+    ws = await open_socket(running.ws_url)
+    await send(ws, "subscribe", topic="t", since="long-gone")
+    reply = await receive(ws)
+    assert (reply["type"], reply["recovered"]) == ("subscribed", False)
 
 
 async def test_peer_that_stops_answering_pings_is_closed(make_server) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from server.app import SERVER_KEY, Server, build_app
+from server.brokers.base import Broker
 from server.config import Settings
 from wsharness.localserver import LocalServer, free_port
 from wsharness.tokens import mint
@@ -73,9 +74,10 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def start_server(**overrides: Any) -> RunningServer:
+async def start_server(broker: Broker | None = None, **overrides: Any) -> RunningServer:
     settings = Settings(jwt_secret=SECRET, port=free_port(), **overrides)
-    runner = web.AppRunner(build_app(settings), handle_signals=False, shutdown_timeout=5)
+    app = build_app(settings, broker)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.port).start()
     return RunningServer(runner, settings.port)
