@@ -82,6 +82,9 @@ async def _publish_to_pubsub(topic: str, data: Any) -> int:
     from server.brokers.pubsub import PubSubBroker
 
     broker = PubSubBroker.from_env()
-    message_id = await broker.publish(topic, data)
+    try:
+        message_id = await broker.publish(topic, data)
+    finally:
+        await broker.stop()
     print(json.dumps({"id": message_id, "topic": topic}))
     return 0
