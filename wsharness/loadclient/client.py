@@ -286,11 +286,11 @@ class ProtocolClient:
             self.last_ids[topic] = message_id
         verdict, _missing = self.tracker.observe(topic, frame.get("data"))
         if verdict is Verdict.DUPLICATE:
-            self.reporter.failure(report.DELIVER, 0.0, report.Duplicate())
+            self.reporter.failure(report.DELIVER, None, report.Duplicate())
             return
         if verdict is Verdict.GAP:
             gap = report.Gap("gap: missing sequence number")
-            self.reporter.failure(report.DELIVER, 0.0, gap)
+            self.reporter.failure(report.DELIVER, None, gap)
         published_at = frame.get("published_at")
         if isinstance(published_at, int | float):
             lag = max(0.0, now_ms() - float(published_at))
@@ -315,4 +315,4 @@ class ProtocolClient:
         if waiter is not None:
             waiter.set_exception(failure)
             return
-        self.reporter.failure("error", 0.0, failure)
+        self.reporter.failure("error", None, failure)

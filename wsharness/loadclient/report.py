@@ -1,7 +1,9 @@
 """Reporting to Locust: one ``WS`` request event per measured operation.
 
 Every timing goes through ``environment.events.request`` with request type ``WS``
-and a float ``response_time`` in milliseconds.  Failures carry an exception whose
+and a float ``response_time`` in milliseconds; failures that are events rather than
+operations (a gap, a duplicate, an unexpected close) carry ``None``, which Locust
+counts without a time instead of a fake 0 ms.  Failures carry an exception whose
 message names the cause and stays stable (Locust groups failures by message), so
 the failures table reads like a diagnosis: refused upgrade and its status, close
 code, gap, duplicate, timeout.
@@ -101,8 +103,9 @@ class Reporter:
         )
 
     def failure(
-        self, name: str, response_time: float, error: BaseException, length: int = 0
+        self, name: str, response_time: float | None, error: BaseException, length: int = 0
     ) -> None:
+        """A failure; ``response_time`` None for events without a duration (a gap)."""
         self._fire(
             request_type=REQUEST_TYPE,
             name=name,

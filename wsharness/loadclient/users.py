@@ -93,8 +93,13 @@ class WebSocketUser(User):
         super().__init__(environment)
         self.options = load_options(environment)
         self.reporter = Reporter(environment)
+        host = self.host or environment.host
+        if not host:
+            raise ValueError(
+                "set --host, e.g. ws://127.0.0.1:8080 or wss://staging.example"
+            )
         self.client = ProtocolClient(
-            websocket_url(self.host or environment.host or "", self.options.ws_path),
+            websocket_url(host, self.options.ws_path),
             self.options,
             self.reporter,
             token_source(environment, self.options),
@@ -183,7 +188,7 @@ class WebSocketUser(User):
         if code == CloseCode.TOKEN_EXPIRED and self.is_intended(code):
             name = report.REAUTH
         elif not session.intended:
-            self.reporter.failure(report.DISCONNECT, 0.0, report.UnexpectedClose(code))
+            self.reporter.failure(report.DISCONNECT, None, report.UnexpectedClose(code))
         self.establish(name, dropped_at)
 
 
