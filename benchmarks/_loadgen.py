@@ -80,6 +80,7 @@ class Client(asyncio.Protocol):
     __slots__ = (
         "_buffer",
         "_request",
+        "aborted",
         "group",
         "ready",
         "subscribing",
@@ -89,6 +90,7 @@ class Client(asyncio.Protocol):
 
     def __init__(self, group: Group, request: bytes, subscribing: bool) -> None:
         self.group = group
+        self.aborted = False  # closed on purpose by this worker
         self._request = request
         self._buffer = b""
         self.subscribing = subscribing
@@ -103,6 +105,8 @@ class Client(asyncio.Protocol):
         transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.ready.done() and not self.aborted:
+            self.group.lost += 1
         self._settle_failed(f"closed before ready: {exc}")
 
     def data_received(self, data: bytes) -> None:
@@ -173,6 +177,7 @@ class Group:
     def __init__(self) -> None:
         self.clients: list[Client] = []
         self.pings = 0
+        self.lost = 0  # sockets the server closed after they were ready
         self.ping_target = 0
         self.pinged = asyncio.Event()
         self.received = 0
@@ -192,7 +197,12 @@ class Group:
             self.pinged.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.pinged.wait(), timeout)
-        return {"event": "pinged", "pings": self.pings, "open": len(self.clients)}
+        return {
+            "event": "pinged",
+            "pings": self.pings,
+            "open": len(self.clients),
+            "lost": self.lost,
+        }
 
     def on_notification(self) -> None:
         self.received += 1
@@ -216,10 +226,12 @@ class Group:
             "received": self.received,
             "expected": self.expected,
             "last": self.last_receipt,
+            "lost": self.lost,
         }
 
     def close(self) -> int:
         for client in self.clients:
+            client.aborted = True
             if client.transport is not None:
                 client.transport.abort()
         closed, self.clients = len(self.clients), []

@@ -13,13 +13,13 @@ Measured in one run on loopback, with the clients in separate worker processes
 - ``node-ws``: Node's ``ws`` (``_peers/ws_peer.js``; ``npm install --prefix
   benchmarks/.peers ws`` first).
 
-All servers run at once, each reached from its own 127.0.0.x source address.  Each
-is measured idle in turn: (1) server RSS per idle socket with ``--sockets`` subscribed
-sockets open, after the first heartbeat round (RSS delta / sockets; peers without a
-heartbeat wait as long).  Then, rounds interleaved across the servers so that any
-drift in the machine's load hits all alike: (2) publish-to-last-receipt of one
-notification (100 bytes of data) to every socket, median of ``--rounds``; (3) upgrades
-accepted per second opening ``--handshakes`` sockets as fast as the workers can (ours
+Each server is reached from its own 127.0.0.x source address.  In turn, each with
+``--sockets`` subscribed sockets open: (1) server RSS per idle socket after the first
+heartbeat round (RSS delta / sockets; peers without a heartbeat wait as long), and
+its CPU use while idle; (2) publish-to-last-receipt of one notification (100 bytes of
+data) to every socket, median of ``--rounds``.  Then, rounds interleaved across the
+servers so that drift in the machine's load hits all alike: (3) upgrades accepted
+per second opening ``--handshakes`` sockets as fast as the workers can (ours
 verifies a JWT on each), median of ``--handshake-rounds``.  The server process's CPU
 time is recorded for each fan-out and handshake as well: on a shared machine it is
 steadier than wall time.  Then the issue's targets as ratios, PASS or MISS.
@@ -340,6 +340,8 @@ class Figures:
     rss_before: int = 0
     rss_after: int = 0
     bytes_per_socket: float = 0.0
+    idle_cpu_share: float = 0.0
+    sockets_lost: int = 0
     fanout_ms: list[float] = field(default_factory=list)
     fanout_cpu_ms: list[float] = field(default_factory=list)
     fanout_missing: list[int] = field(default_factory=list)
@@ -372,6 +374,8 @@ class Figures:
             "rss_before_bytes": self.rss_before,
             "rss_after_bytes": self.rss_after,
             "memory_bytes_per_socket": self.bytes_per_socket,
+            "idle_cpu_share_of_a_core": self.idle_cpu_share,
+            "sockets_closed_by_server": self.sockets_lost,
             "fanout_ms": self.fanout_ms,
             "fanout_median_ms": self.fanout_median_ms,
             "fanout_server_cpu_ms": self.fanout_cpu_ms,
@@ -403,6 +407,7 @@ class Delivery:
     seconds: float  # publish to the last receipt
     server_cpu_seconds: float  # the server's CPU meanwhile
     missing: int  # receipts that never came
+    lost: int  # sockets of the group the server had closed by then
 
 
 async def deliver_once(
@@ -422,7 +427,8 @@ async def deliver_once(
     cpu = running.cpu_seconds() - cpu_before
     missing = sum(r["expected"] - r["received"] for r in replies)
     last = max(r["last"] for r in replies)
-    return Delivery(last - published, cpu, missing)
+    lost = sum(r["lost"] for r in replies)
+    return Delivery(last - published, cpu, missing, lost)
 
 
 async def wait_heartbeat_round(
@@ -440,57 +446,56 @@ async def wait_heartbeat_round(
     await asyncio.sleep(0.5)  # the last pongs reach the server
 
 
+async def idle_cpu_share(running: RunningPeer, seconds: float) -> float:
+    """The server's CPU use while its sockets sit idle, as a share of one core."""
+    cpu_before, started = running.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (running.cpu_seconds() - cpu_before) / (time.monotonic() - started)
+
+
 def idle_group(running: RunningPeer) -> str:
     return f"idle-{running.peer.name}"
 
 
-async def measure_idle(
+async def measure_idle_and_fanout(
     running: RunningPeer,
     workers: Workers,
     http: aiohttp.ClientSession,
     args: argparse.Namespace,
 ) -> Figures:
-    """Figure 1: open the idle sockets (left open for the fan-outs), RSS per socket."""
+    """Figures 1 and 2 for one server, alone with the clients; its sockets then close.
+
+    (Interleaving fan-out rounds across servers that all hold their sockets would
+    even out load drift, but one server's connection storm then starves another's
+    heartbeat: aiohttp closes a socket whose pong it has not *processed* within
+    heartbeat/2, so healthy sockets of a lagging server get closed.)
+    """
+    name, group = running.peer.name, idle_group(running)
     figures = Figures()
     await warm_up(running, workers, http)
     figures.rss_before = running.rss()
     opened = await workers.open(
-        running,
-        args.sockets,
-        idle_group(running),
-        subscribe=True,
-        concurrency=args.concurrency,
+        running, args.sockets, group, subscribe=True, concurrency=args.concurrency
     )
     figures.sockets_open = opened["opened"]
     figures.errors += opened["errors"]
-    note(f"{running.peer.name}: {figures.sockets_open} sockets open")
+    note(f"{name}: {figures.sockets_open} sockets open")
     await wait_heartbeat_round(running, workers, figures.sockets_open, args.heartbeat)
     figures.rss_after = running.rss()
     delta = figures.rss_after - figures.rss_before
     figures.bytes_per_socket = delta / max(figures.sockets_open, 1)
-    note(f"{running.peer.name}: after a heartbeat round, {delta / 1024:.0f} KiB more")
+    figures.idle_cpu_share = await idle_cpu_share(running, args.heartbeat)
+    note(f"{name}: {delta / 1024:.0f} KiB more after a heartbeat round")
+    for _ in range(args.rounds):
+        delivery = await deliver_once(running, workers, http, group, timeout=30)
+        figures.fanout_ms.append(delivery.seconds * 1000)
+        figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
+        figures.fanout_missing.append(delivery.missing)
+        figures.sockets_lost = delivery.lost
+        await asyncio.sleep(FANOUT_PAUSE_SECONDS)  # the clients catch their breath
+    note(f"{name}: fan-outs {' '.join(f'{ms:.0f}' for ms in figures.fanout_ms)} ms")
+    await workers.close(group)
     return figures
-
-
-async def measure_fanouts(
-    servers: list[RunningPeer],
-    results: dict[str, Figures],
-    workers: Workers,
-    http: aiohttp.ClientSession,
-    rounds: int,
-) -> None:
-    """Figure 2, rounds interleaved across the servers (load drifts alike for all)."""
-    for _ in range(rounds):
-        for running in servers:
-            delivery = await deliver_once(
-                running, workers, http, idle_group(running), timeout=30
-            )
-            figures = results[running.peer.name]
-            figures.fanout_ms.append(delivery.seconds * 1000)
-            figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
-            figures.fanout_missing.append(delivery.missing)
-            await asyncio.sleep(FANOUT_PAUSE_SECONDS)  # the clients catch their breath
-        note("fan-out round done")
 
 
 async def measure_handshakes(
@@ -561,28 +566,38 @@ def targets(results: dict[str, Figures]) -> list[Target]:
 
 
 def print_table(results: dict[str, Figures], found: list[Target], sockets: int) -> None:
-    header = ("peer", "KB/socket", "fan-out ms", "(each round)", "CPU ms",
+    header = ("peer", "KB/socket", "idle CPU", "fan-out ms", "(each round)", "CPU ms",
               "handshakes/s", "CPU us")  # fmt: skip
-    print("\n{:<17} {:>9} {:>10} {:>26} {:>7} {:>12} {:>7}".format(*header))
+    print("\n{:<17} {:>9} {:>8} {:>10} {:>26} {:>7} {:>12} {:>7}".format(*header))
     for name, figures in results.items():
         rounds = " ".join(f"{ms:.0f}" for ms in figures.fanout_ms)
-        missing = sum(figures.fanout_missing)
         print(
             f"{name:<17} {figures.bytes_per_socket / 1024:9.2f} "
-            f"{figures.fanout_median_ms:10.1f} {rounds:>26} "
+            f"{figures.idle_cpu_share:8.1%} {figures.fanout_median_ms:10.1f} {rounds:>26} "
             f"{figures.fanout_cpu_median_ms:7.1f} {figures.handshakes_per_s:12.0f} "
-            f"{figures.handshake_cpu_median_us:7.0f}"
-            + (f"  ({missing} receipts missing)" if missing else "")
+            f"{figures.handshake_cpu_median_us:7.0f}" + trouble(figures)
         )
     print(
         f"({sockets} idle sockets; KB/socket = server RSS delta after the first heartbeat "
-        "round; fan-out = publish to last receipt, median; CPU = server process CPU "
-        "per fan-out / per handshake, median)\n"
+        "round; idle CPU = share of one core meanwhile; fan-out = publish to last "
+        "receipt, median; CPU = server process CPU per fan-out / per handshake, median)\n"
     )
     for target in found:
         relation = "<=" if target.at_most else ">="
         verdict = "PASS" if target.passed else "MISS"
         print(f"{verdict}  {target.name}: {target.ratio:.2f} ({relation} {target.limit})")
+
+
+def trouble(figures: Figures) -> str:
+    """What went wrong for a peer, if anything, to print after its row."""
+    notes = []
+    if figures.sockets_lost:
+        notes.append(f"{figures.sockets_lost} sockets closed by the server")
+    if missing := sum(figures.fanout_missing):
+        notes.append(f"{missing} receipts missing")
+    if figures.errors:
+        notes.append(f"{len(figures.errors)} open errors, e.g. {figures.errors[0]}")
+    return f"  ({'; '.join(notes)})" if notes else ""
 
 
 # -- main ----------------------------------------------------------------------------
@@ -617,7 +632,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown peers {sorted(unknown)}; choose from {known}")
     if args.sockets > SOCKETS_PER_PROCESS:
         parser.error(f"a server process holds at most {SOCKETS_PER_PROCESS} sockets here")
-    needed = math.ceil(args.sockets * len(args.peers) / SOCKETS_PER_PROCESS)
+    needed = math.ceil(args.sockets / SOCKETS_PER_PROCESS)
     args.workers = max(args.workers or 2, needed)
     return args
 
@@ -630,7 +645,7 @@ async def start_otlp_sink(children: Children) -> str:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
-    """Every server up at once, each measured idle, then fan-outs and handshakes."""
+    """Each server in turn: idle memory and fan-outs; then handshakes, interleaved."""
     children = Children()
     results: dict[str, Figures] = {}
     servers: list[RunningPeer] = []
@@ -641,10 +656,9 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
         async with aiohttp.ClientSession() as http:
             for index, name in enumerate(args.peers):
                 servers.append(await start_peer(children, peers[name], index))
-                results[name] = await measure_idle(servers[-1], workers, http, args)
-            await measure_fanouts(servers, results, workers, http, args.rounds)
-        for running in servers:
-            await workers.close(idle_group(running))
+                results[name] = await measure_idle_and_fanout(
+                    servers[-1], workers, http, args
+                )
         await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)
         await measure_handshakes(servers, results, workers, args)
     finally:
