@@ -62,6 +62,7 @@ def run_locust(
     extra: tuple[str, ...] = (),
     secret: str | None = SECRET,
     during: Callable[[], set[str]] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> LocustRun:
     """``locust -f FILES --headless`` for ``seconds`` with ``--csv``; parsed results.
 
@@ -77,6 +78,7 @@ def run_locust(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WSH_", "OTEL_"))}
     if secret is not None:
         env["WSH_JWT_SECRET"] = secret
+    env.update(env_extra or {})
     log = workdir / "locust.log"
     observed: set[str] = set()
     with log.open("wb") as output:

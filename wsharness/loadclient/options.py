@@ -17,6 +17,7 @@ from wsharness.protocol import WS_PATH
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")
 SHAPES = ("none", "ramp", "step", "spike", "soak")
+PUBLISH_PATHS = ("server", "pubsub")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class LoadOptions:
     shape_seconds: float = 60.0
     sockets_log_interval: float = 5.0
     source_addresses: str | None = None
+    publish_via: str = "server"
+    pubsub_topic: str | None = None
 
     @classmethod
     def from_parsed(cls, parsed: argparse.Namespace | None) -> LoadOptions:
@@ -117,6 +120,18 @@ def add_arguments(parser: Any) -> None:
         type=float,
         default=5.0,
         help="seconds between 'open sockets' log lines (0 = never)",
+    )
+    add(
+        "--publish-via",
+        choices=PUBLISH_PATHS,
+        default="server",
+        help="publishers use the server's publish frame, or Pub/Sub's REST API",
+    )
+    add(
+        "--pubsub-topic",
+        env_var="WSH_PUBSUB_TOPIC",
+        default=None,
+        help="Pub/Sub topic for --publish-via pubsub (env WSH_PUBSUB_TOPIC)",
     )
     add(
         "--source-addresses",

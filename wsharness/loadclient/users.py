@@ -18,6 +18,7 @@ import time
 from typing import Any, ClassVar
 
 import gevent
+import requests
 from locust import User, constant, task
 
 from wsharness.loadclient import report
@@ -25,8 +26,10 @@ from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource, new_subject
 from wsharness.loadclient.client import ProtocolClient, websocket_url
 from wsharness.loadclient.options import LoadOptions
+from wsharness.loadclient.pubsub_rest import PubSubPublishFailed, PubSubRestPublisher
 from wsharness.loadclient.report import Reporter
 from wsharness.loadclient.sequence import stamp
+from wsharness.loadclient.tracing import client_span
 from wsharness.protocol import CloseCode
 from wsharness.tokens import PUBLISH_SCOPE
 
@@ -51,6 +54,17 @@ def source_addresses(environment: Any, options: LoadOptions) -> SourceAddresses 
     if cached is None:
         cached = SourceAddresses(options.source_addresses)
         environment._wsh_sources = cached
+    return cached
+
+
+def pubsub_publisher(environment: Any, options: LoadOptions) -> PubSubRestPublisher | None:
+    """The process's Pub/Sub REST publisher with ``--publish-via pubsub``, else None."""
+    if options.publish_via != "pubsub":
+        return None
+    cached = getattr(environment, "_wsh_pubsub", None)
+    if cached is None:
+        cached = PubSubRestPublisher.from_env(options.pubsub_topic)
+        environment._wsh_pubsub = cached
     return cached
 
 
@@ -229,7 +243,9 @@ class PublisherUser(WebSocketUser):
     def on_start(self) -> None:
         self.sequences = dict.fromkeys(self.options.topic_list, 0)
         self.topic_cycle = itertools.cycle(self.options.topic_list)
-        super().on_start()
+        self.pubsub = pubsub_publisher(self.environment, self.options)
+        if self.pubsub is None:
+            super().on_start()  # publishing through a socket of its own
 
     @task
     def publish(self) -> None:
@@ -237,11 +253,36 @@ class PublisherUser(WebSocketUser):
         topic = next(self.topic_cycle)
         sequence = self.sequences[topic] + 1
         data = stamp(self.client.sub, sequence, "x" * self.options.payload_bytes)
-        outcome = self.client.publish(topic, data)
+        if self.pubsub is None:
+            outcome = self.client.publish(topic, data)
+        else:
+            outcome = self.publish_to_pubsub(self.pubsub, topic, data)
         if outcome is not False:  # published, or unknown (a later receiver judges)
             self.sequences[topic] = sequence
         interval = 1.0 / self.options.publish_rate if self.options.publish_rate > 0 else 1.0
-        self.hold(interval - (time.monotonic() - started))
+        remaining = interval - (time.monotonic() - started)
+        if self.pubsub is None:
+            self.hold(remaining)
+        else:
+            self.wait(remaining)
+
+    def publish_to_pubsub(
+        self, pubsub: PubSubRestPublisher, topic: str, data: dict[str, Any]
+    ) -> bool | None:
+        """One REST publish, reported as ``publish``; None when the outcome is unknown."""
+        started = time.perf_counter()
+        with client_span(report.PUBLISH) as span:
+            try:
+                pubsub.publish(topic, data, span.traceparent)
+            except PubSubPublishFailed as refused:
+                self.reporter.failure(report.PUBLISH, report.elapsed_ms(started), refused)
+                return False
+            except requests.RequestException as error:
+                failure = report.ConnectFailed(error)
+                self.reporter.failure(report.PUBLISH, report.elapsed_ms(started), failure)
+                return None
+        self.reporter.success(report.PUBLISH, report.elapsed_ms(started))
+        return True
 
 
 class DropsUser(WebSocketUser):
