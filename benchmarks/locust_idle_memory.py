@@ -9,7 +9,10 @@ one after the other:
 - ``ours``: one process, ``--users`` sockets of ``loadtests/idle.py`` (subscribe,
   statistics, heartbeats, the socket gauge, reconnect logic, traceparent per upgrade);
 - ``ours-2p``: ``--processes 2`` holding ``--distributed-users`` sockets together,
-  connecting from ``--source-addresses`` (127.0.0.x) round-robin.
+  connecting from ``--source-addresses`` (127.0.0.x) round-robin;
+- ``artillery``: Artillery's ws engine holding ``--users`` sockets (optional:
+  ``npm install --ignore-scripts --prefix benchmarks/.peers/artillery artillery``;
+  skipped with a note when absent; telemetry off).
 
 Each Locust starts with its web UI and no users; the RSS of the processes holding
 users (the workers with ``--processes``) is read, users are started through the web
@@ -143,9 +146,13 @@ def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[psut
             stderr=subprocess.STDOUT,
             preexec_fn=raise_limit,
         )
+    root = psutil.Process(process.pid)
     try:
-        yield psutil.Process(process.pid)
+        yield root
     finally:
+        with contextlib.suppress(psutil.Error):
+            for child in root.children(recursive=True):
+                child.terminate()
         process.terminate()
         try:
             process.wait(30)
@@ -244,12 +251,63 @@ def variants(args: argparse.Namespace, bare_file: Path) -> dict[str, Variant]:
     }
 
 
+ARTILLERY = (
+    REPO / "benchmarks" / ".peers" / "artillery" / "node_modules" / ".bin" / "artillery"
+)
+ARTILLERY_PAUSE_S = 8
+ARTILLERY_SCENARIO = """
+config:
+  target: "{target}"
+  phases:
+    - pause: {pause}
+    - duration: {ramp}
+      arrivalCount: {users}
+scenarios:
+  - engine: ws
+    flow:
+      - think: 3600
+"""
+
+
+def measure_artillery(
+    users: int, server_url: str, args: argparse.Namespace, work: Path
+) -> Figures:
+    """Artillery's ws engine holding ``users`` idle sockets (token in the query)."""
+    token = mint(SECRET, "bench", ttl=3600)
+    target = server_url.replace("http://", "ws://") + f"/ws?access_token={token}"
+    scenario = work / "artillery.yml"
+    ramp = max(1, round(users / args.spawn_rate))
+    scenario.write_text(
+        ARTILLERY_SCENARIO.format(
+            target=target, pause=ARTILLERY_PAUSE_S, ramp=ramp, users=users
+        )
+    )
+    env = {**os.environ, "ARTILLERY_DISABLE_TELEMETRY": "true", "NO_UPDATE_NOTIFIER": "1"}
+    before_server = open_connections(server_url)
+    command = [str(ARTILLERY), "run", "--quiet", str(scenario)]
+    with running(command, env, work / "artillery.log") as artillery:
+        time.sleep(ARTILLERY_PAUSE_S * 0.75)  # started, still in its pause phase
+        rss_before = total_rss(process_tree(artillery))
+        all_open = lambda: open_connections(server_url) >= before_server + users  # noqa: E731
+        wait_for(all_open, ramp * 3 + 60, f"artillery: {users} sockets open")
+        time.sleep(args.settle)
+        tree = process_tree(artillery)
+        rss_after = total_rss(tree)
+        cpu = total_cpu(tree, args.cpu_window)
+    wait_for(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
+    return Figures("artillery", users, rss_before, rss_after, cpu)
+
+
+def process_tree(root: psutil.Process) -> list[psutil.Process]:
+    return [root, *root.children(recursive=True)]
+
+
 def print_figures(results: list[Figures]) -> None:
-    print(f"{'variant':<8} {'users':>7} {'RSS before':>11} {'RSS after':>10} "
+    print(f"{'variant':<9} {'users':>7} {'RSS before':>11} {'RSS after':>10} "
           f"{'KB/user':>8} {'CPU% idle':>9}")  # fmt: skip
     for row in results:
         print(
-            f"{row.variant:<8} {row.users:>7} {row.rss_before / 2**20:>9.1f}MB "
+            f"{row.variant:<9} {row.users:>7} {row.rss_before / 2**20:>9.1f}MB "
             f"{row.rss_after / 2**20:>8.1f}MB {row.kb_per_user:>8.1f} "
             f"{row.cpu_percent:>9.2f}"
         )
@@ -276,9 +334,23 @@ def parse_args() -> argparse.Namespace:
         "--source-addresses", default="127.0.0.1-127.0.0.16", help="for ours-2p"
     )
     parser.add_argument(
-        "--variants", default="bare,ours,ours-2p", help="comma-separated: bare,ours,ours-2p"
+        "--variants",
+        default="bare,ours,ours-2p,artillery",
+        help="comma-separated: bare,ours,ours-2p,artillery (if installed)",
     )
     return parser.parse_args()
+
+
+def variant_names(args: argparse.Namespace) -> list[str]:
+    names = args.variants.split(",")
+    if "artillery" in names and not ARTILLERY.exists():
+        print(
+            "artillery skipped: not installed (npm install --ignore-scripts "
+            "--prefix benchmarks/.peers/artillery artillery)",
+            file=sys.stderr,
+        )
+        names.remove("artillery")
+    return names
 
 
 def main() -> int:
@@ -297,8 +369,10 @@ def main() -> int:
             wait_for(lambda: http_ok(server_url + "/readyz"), 30, "the server")
             chosen = variants(args, files["bare"])
             results = [
-                measure(chosen[name], server_url, args, work)
-                for name in args.variants.split(",")
+                measure_artillery(args.users, server_url, args, work)
+                if name == "artillery"
+                else measure(chosen[name], server_url, args, work)
+                for name in variant_names(args)
             ]
     print_figures(results)
     return 0

@@ -13,7 +13,7 @@ def test_the_idle_memory_benchmark_prints_its_figures() -> None:
         [
             sys.executable, str(REPO / "benchmarks" / "locust_idle_memory.py"),
             "--users", "40", "--distributed-users", "40", "--spawn-rate", "200",
-            "--settle", "0", "--cpu-window", "0.5",
+            "--settle", "0", "--cpu-window", "0.5", "--variants", "bare,ours,ours-2p",
         ],
         capture_output=True,
         text=True,
