@@ -182,7 +182,7 @@ class Group:
         self.pinged = asyncio.Event()
         self.received = 0
         self.expected = 0
-        self.last_receipt = 0.0
+        self.last_receipt = self.first_receipt = 0.0
         self.all_received = asyncio.Event()
 
     def on_ping(self) -> None:
@@ -207,13 +207,15 @@ class Group:
     def on_notification(self) -> None:
         self.received += 1
         self.last_receipt = time.monotonic()
+        if self.received == 1:
+            self.first_receipt = self.last_receipt
         if self.received >= self.expected:
             self.all_received.set()
 
     def arm(self) -> None:
         self.received = 0
         self.expected = len(self.clients)
-        self.last_receipt = 0.0
+        self.last_receipt = self.first_receipt = 0.0
         self.all_received = asyncio.Event()
         if self.expected == 0:
             self.all_received.set()
@@ -225,6 +227,7 @@ class Group:
             "event": "delivered",
             "received": self.received,
             "expected": self.expected,
+            "first": self.first_receipt,
             "last": self.last_receipt,
             "lost": self.lost,
         }

@@ -343,6 +343,7 @@ class Figures:
     idle_cpu_share: float = 0.0
     sockets_lost: int = 0
     fanout_ms: list[float] = field(default_factory=list)
+    fanout_first_ms: list[float] = field(default_factory=list)
     fanout_cpu_ms: list[float] = field(default_factory=list)
     fanout_missing: list[int] = field(default_factory=list)
     handshakes: int = 0
@@ -378,6 +379,7 @@ class Figures:
             "sockets_closed_by_server": self.sockets_lost,
             "fanout_ms": self.fanout_ms,
             "fanout_median_ms": self.fanout_median_ms,
+            "fanout_first_receipt_ms": self.fanout_first_ms,
             "fanout_server_cpu_ms": self.fanout_cpu_ms,
             "fanout_server_cpu_ms_median": self.fanout_cpu_median_ms,
             "fanout_missing_receipts": self.fanout_missing,
@@ -405,6 +407,7 @@ class Delivery:
     """One notification to every socket."""
 
     seconds: float  # publish to the last receipt
+    first_seconds: float  # publish to the first receipt
     server_cpu_seconds: float  # the server's CPU meanwhile
     missing: int  # receipts that never came
     lost: int  # sockets of the group the server had closed by then
@@ -427,8 +430,9 @@ async def deliver_once(
     cpu = running.cpu_seconds() - cpu_before
     missing = sum(r["expected"] - r["received"] for r in replies)
     last = max(r["last"] for r in replies)
+    first = min(r["first"] for r in replies if r["first"]) if last else published
     lost = sum(r["lost"] for r in replies)
-    return Delivery(last - published, cpu, missing, lost)
+    return Delivery(last - published, first - published, cpu, missing, lost)
 
 
 async def wait_heartbeat_round(
@@ -489,6 +493,7 @@ async def measure_idle_and_fanout(
     for _ in range(args.rounds):
         delivery = await deliver_once(running, workers, http, group, timeout=30)
         figures.fanout_ms.append(delivery.seconds * 1000)
+        figures.fanout_first_ms.append(delivery.first_seconds * 1000)
         figures.fanout_cpu_ms.append(delivery.server_cpu_seconds * 1000)
         figures.fanout_missing.append(delivery.missing)
         figures.sockets_lost = delivery.lost
@@ -555,14 +560,18 @@ def targets(results: dict[str, Figures]) -> list[Target]:
     for name in ("ours", "ours-otel"):
         ours = results.get(name)
         if ours is not None and bare is not None:
-            memory = ours.bytes_per_socket / bare.bytes_per_socket
-            handshakes = ours.handshakes_per_s / bare.handshakes_per_s
+            memory = _ratio(ours.bytes_per_socket, bare.bytes_per_socket)
+            handshakes = _ratio(ours.handshakes_per_s, bare.handshakes_per_s)
             found.append(Target(f"{name} memory/socket vs aiohttp", memory, 1.25, True))
             found.append(Target(f"{name} handshakes/s vs aiohttp", handshakes, 0.9, False))
         if ours is not None and node is not None:
-            fanout = ours.fanout_median_ms / node.fanout_median_ms
+            fanout = _ratio(ours.fanout_median_ms, node.fanout_median_ms)
             found.append(Target(f"{name} fan-out time vs node-ws", fanout, 1.0, True))
     return found
+
+
+def _ratio(ours: float, theirs: float) -> float:
+    return ours / theirs if theirs > 0 else float("nan")
 
 
 def print_table(results: dict[str, Figures], found: list[Target], sockets: int) -> None:
