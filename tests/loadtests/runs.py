@@ -49,6 +49,8 @@ class LocustRun:
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 

@@ -43,3 +43,16 @@ def test_a_refused_upgrade_is_a_failure_named_by_its_status(
     errors = [error for (name, error) in run.errors() if name == "connect"]
     assert errors and all("refused upgrade: HTTP 401" in e for e in errors)
     assert run.max_open_sockets == 0
+
+
+def test_a_run_without_any_token_source_stops_at_once_saying_why(
+    suite_server: ServerProcess, tmp_path: Path
+) -> None:
+    host = ws_host(suite_server)
+    run = run_locust(locustfiles("idle"), host, tmp_path, users=2, seconds=20, secret=None)
+
+    assert run.returncode == 2
+    assert "no token source: set --jwt-secret (env WSH_JWT_SECRET)" in run.output
+    assert run.max_open_sockets == 0
+    seconds = int(run.sockets[-1]["Timestamp"]) - int(run.sockets[0]["Timestamp"])
+    assert seconds < 10  # stopped at once, not after -t 20s

@@ -12,7 +12,12 @@ Request names (type ``WS``): ``connect``, ``echo``, ``deliver``, ``publish``,
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import gevent
 from locust import events
+from locust.runners import WorkerRunner
 
 from wsharness.loadclient import gauge, limits, options, shapes, users
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
@@ -25,12 +30,33 @@ from wsharness.loadclient.users import (
     WebSocketUser,
 )
 
+logger = logging.getLogger(__name__)
+NO_TOKEN_SOURCE = (
+    "wsharness: no token source: set --jwt-secret (env WSH_JWT_SECRET), --token-file "
+    "or --token-command (or --raw for a plain echo endpoint)"
+)
+
+
+def refuse_without_tokens(environment: Any, **_: Any) -> None:
+    """Stop a run that could only fail every connect for want of a token."""
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    chosen = options.LoadOptions.from_parsed(environment.parsed_options)
+    if chosen.raw or chosen.jwt_secret or chosen.token_file or chosen.token_command:
+        return
+    logger.error(NO_TOKEN_SOURCE)
+    environment.process_exit_code = 2
+    headless = getattr(environment.parsed_options, "headless", False)
+    gevent.spawn(environment.runner.quit if headless else environment.runner.stop)
+
+
 keep_sub_millisecond_precision()
 limits.raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)
 events.init.add_listener(gauge.on_init)
 events.init.add_listener(shapes.on_init)
 events.test_start.add_listener(users.forget_options)
+events.test_start.add_listener(refuse_without_tokens)
 
 __all__ = [
     "ActiveUser",
