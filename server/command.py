@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import resource
 import sys
 from dataclasses import fields
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging()
+    # One access line per socket would drown everything else under load.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     raise_open_file_limit()
     asyncio.run(serve_until_signalled(settings))
     return 0
