@@ -83,7 +83,7 @@ async def test_resume_waits_for_a_cursor_another_instance_delivered_first(
     make_server,  # type: ignore[no-untyped-def]
 ) -> None:
     broker = SharedMemoryBroker()
-    running = await make_server(broker=broker, resume_wait_seconds=5.0)
+    running = await make_server(broker_object=broker, resume_wait_seconds=5.0)
     mover = await open_socket(running.ws_url, "mover")
     cursor = broker.next_id()  # seen on the old instance, not yet arrived here
     await send(mover, "subscribe", topic="t", since=cursor)
@@ -98,7 +98,7 @@ async def test_resume_waits_for_a_cursor_another_instance_delivered_first(
 
 
 async def test_a_stale_cursor_is_reported_after_the_bounded_wait(make_server) -> None:  # type: ignore[no-untyped-def]
-    running = await make_server(broker=SharedMemoryBroker(), resume_wait_seconds=0.2)
+    running = await make_server(broker_object=SharedMemoryBroker(), resume_wait_seconds=0.2)
     ws = await open_socket(running.ws_url)
     await send(ws, "subscribe", topic="t", since="long-gone")
     reply = await receive(ws)

@@ -74,9 +74,11 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def start_server(broker: Broker | None = None, **overrides: Any) -> RunningServer:
+async def start_server(
+    broker_object: Broker | None = None, **overrides: Any
+) -> RunningServer:
     settings = Settings(jwt_secret=SECRET, port=free_port(), **overrides)
-    app = build_app(settings, broker)
+    app = build_app(settings, broker_object)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.port).start()
