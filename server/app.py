@@ -7,11 +7,13 @@ SIGTERM or SIGINT, then drains.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import signal
 import ssl
 import time
 import uuid
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
@@ -49,6 +51,8 @@ class Server:
         )
         self.hub: Hub[Connection] = Hub(settings.history_size, settings.history_seconds)
         self.connections: set[Connection] = set()
+        self._connection_ids = itertools.count(1)
+        self._instance = uuid.uuid4().hex[:8]
         self.draining = False
         # With a shared broker, a resume cursor may still be on its way to us.
         self.resume_wait_seconds = settings.resume_wait_seconds if broker.shared else 0.0
@@ -72,6 +76,10 @@ class Server:
             return refusal
         token = handshake.bearer_token(headers, request.query)
         return handshake.authenticate(token, self.verifier)
+
+    def next_connection_id(self) -> str:
+        """Unique across instances (random instance prefix), cheap within one."""
+        return f"{self._instance}-{next(self._connection_ids):x}"
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
@@ -101,6 +109,19 @@ class Server:
         if targets:
             self.metrics.message_out(ServerType.MESSAGE.value, len(targets))
 
+    # -- heartbeat ---------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Every interval, ping every socket; close those silent since the last ping.
+
+        One loop for the instance instead of two timers per socket: idle sockets stay
+        cheap, and a loop that lags under load does not misjudge live peers.
+        """
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)  # the interval itself
+            for connection in list(self.connections):
+                connection.heartbeat()
+
     # -- drain -------------------------------------------------------------------
 
     async def drain(self) -> None:
@@ -122,7 +143,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         spans.finish_handshake(span, decision.reason, decision.status, decision.message)
         return refusal_response(decision)
     ws = web.WebSocketResponse(
-        heartbeat=server.settings.heartbeat_seconds,
+        autoping=False,  # pings and pongs come to the reader: see Server.heartbeat
         max_msg_size=server.settings.max_message_bytes,
         compress=server.settings.compress,
         timeout=2.0,
@@ -130,7 +151,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     stream = await ws.prepare(request)
     server.metrics.handshake("accepted")
     spans.finish_handshake(span, "accepted", 101)
-    connection_id = uuid.uuid4().hex
+    connection_id = server.next_connection_id()
     session = Session(
         connection_id,
         decision,
@@ -238,6 +259,7 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/", index)
     app.on_startup.append(_start_broker)
+    app.cleanup_ctx.append(_run_heartbeat)
     app.on_shutdown.append(_drain_and_stop)
     return app
 
@@ -245,6 +267,12 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
 async def _start_broker(app: web.Application) -> None:
     server = app[SERVER_KEY]
     await server.broker.start(server.deliver)
+
+
+async def _run_heartbeat(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(app[SERVER_KEY].heartbeat())
+    yield
+    task.cancel()
 
 
 async def _drain_and_stop(app: web.Application) -> None:

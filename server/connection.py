@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from opentelemetry.trace import Span
+from websockets.frames import Frame, Opcode
 
 from server.brokers.base import BrokerUnavailable
 from server.history import Replay
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from server.app import Server
 
 CLOSE_TIMEOUT_SECONDS = 2.0
+PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
 
 
 class Connection:
@@ -51,6 +53,7 @@ class Connection:
         "_closer",
         "_timer",
         "_writer",
+        "answered",
         "bytes_in",
         "bytes_out",
         "close_code",
@@ -89,6 +92,7 @@ class Connection:
         self._timer: asyncio.TimerHandle | None = None
         self.close_code: int | None = None
         self.close_initiator = ""
+        self.answered = True
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
 
     # -- life ------------------------------------------------------------------
@@ -105,26 +109,38 @@ class Connection:
             ServerType.WELCOME,
         )
         self._schedule_deadline()
+        ws = self.ws
         try:
-            await self._read_until_closed()
+            while True:
+                msg = await ws.receive()
+                self.answered = True  # any frame proves the peer is there
+                if msg.type is WSMsgType.TEXT:
+                    await self._on_text(msg.data)
+                elif msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    self.start_close(CloseCode.UNSUPPORTED_DATA)
+                elif msg.type is WSMsgType.CLOSE:
+                    self._note_close(int(msg.data), "client")
+                    await ws.close()
+                    return
+                elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    self._note_abnormal_end(msg)
+                    return
         finally:
             self._finish()
 
-    async def _read_until_closed(self) -> None:
-        ws = self.ws
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.TEXT:
-                await self._on_text(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                self.start_close(CloseCode.UNSUPPORTED_DATA)
-            elif msg.type is WSMsgType.CLOSE:
-                self._note_close(int(msg.data), "client")
-                await ws.close()
-                return
-            elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                self._note_abnormal_end(msg)
-                return
+    def heartbeat(self) -> None:
+        """One heartbeat round: close a peer silent since the last ping, else ping."""
+        if self.close_code is not None:
+            return
+        if not self.answered:
+            self.server.metrics.heartbeat_timeout()
+            self._note_close(CloseCode.ABNORMAL, "heartbeat")
+            self.transport.abort()  # an unresponsive peer gets no close handshake
+            return
+        self.answered = False
+        self.transport.write(PING_FRAME)
 
     def _note_close(self, code: int, initiator: str) -> None:
         if self.close_code is None:
@@ -134,10 +150,7 @@ class Connection:
     def _note_abnormal_end(self, msg: Any) -> None:
         if self.close_code is not None:
             return
-        if isinstance(self.ws.exception(), asyncio.TimeoutError):
-            self.server.metrics.heartbeat_timeout()
-            self._note_close(CloseCode.ABNORMAL, "heartbeat")
-        elif msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+        if msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
             self._note_close(int(msg.data.code), "server")  # 1007 / 1009, closed by aiohttp
         else:
             self._note_close(CloseCode.ABNORMAL, "peer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from server.brokers.memory import MemoryBroker
 from tests.support.clients import open_socket, receive, send, stalled_socket, subscribe
@@ -112,6 +113,16 @@ async def test_peer_that_stops_answering_pings_is_closed(make_server) -> None:  
     await wait_until(lambda: running.metric("wsh_open_connections") == 0)
     assert running.metric("wsh_closes_total", initiator="heartbeat") == 1
     silent.close()
+
+
+async def test_peers_that_answer_pings_survive_many_rounds(make_server) -> None:  # type: ignore[no-untyped-def]
+    running = await make_server(heartbeat_seconds=0.1)
+    ws = await open_socket(running.ws_url)  # the websockets client answers pings
+    with pytest.raises(TimeoutError):  # ten heartbeat rounds pass without a close
+        await asyncio.wait_for(ws.recv(), timeout=1.0)
+    await send(ws, "echo", id=1)
+    assert (await receive(ws))["id"] == 1
+    assert running.metric("wsh_heartbeat_timeouts_total") == 0
 
 
 async def test_http_publish_endpoint(server: RunningServer) -> None:
