@@ -49,6 +49,7 @@ def locust_command(
         "--csv", str(run_dir / "locust"),
         "--csv-full-history",
         "--only-summary",
+        "--publish-rate", "0.2",
     ]  # fmt: skip
 
 
