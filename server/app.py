@@ -151,6 +151,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     stream = await ws.prepare(request)
     server.metrics.handshake("accepted")
     spans.finish_handshake(span, "accepted", 101)
+    connection_trace = spans.start_connection(request.headers, span)
     connection_id = server.next_connection_id()
     session = Session(
         connection_id,
@@ -162,8 +163,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     )
     transport = request.transport
     assert transport is not None
-    conn_span = spans.start_connection(request.headers, connection_id, decision.sub)
-    connection = Connection(server, ws, stream, transport, session, conn_span)  # type: ignore[arg-type]
+    connection = Connection(server, ws, stream, transport, session, connection_trace)  # type: ignore[arg-type]
     server.connections.add(connection)
     server.metrics.opened()
     await connection.serve()

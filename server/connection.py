@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
-from opentelemetry.trace import Span
 from websockets.frames import Frame, Opcode
 
 from server.brokers.base import BrokerUnavailable
@@ -62,8 +61,8 @@ class Connection:
         "messages_out",
         "server",
         "session",
-        "span",
         "stream",
+        "trace",
         "transport",
         "ws",
     )
@@ -75,7 +74,7 @@ class Connection:
         stream: AbstractStreamWriter,
         transport: asyncio.Transport,
         session: Session,
-        span: Span,
+        trace: spans.ConnectionTrace | None,
     ) -> None:
         self.server = server
         self.ws = ws
@@ -84,7 +83,7 @@ class Connection:
         # Pause (and so drain()) exactly where this socket counts as behind.
         transport.set_write_buffer_limits(high=server.settings.write_buffer_high_bytes)
         self.session = session
-        self.span = span
+        self.trace = trace
         self._backlog: deque[bytes] | None = None
         self._backlog_bytes = 0
         self._writer: asyncio.Task[None] | None = None
@@ -166,7 +165,8 @@ class Connection:
         code = int(self.close_code or CloseCode.ABNORMAL)
         self.server.metrics.closed(code, self.close_initiator)
         counts = (self.messages_in, self.messages_out, self.bytes_in, self.bytes_out)
-        spans.finish_connection(self.span, code, self.close_initiator, counts)
+        identity = (self.session.connection_id, self.session.identity.sub)
+        spans.finish_connection(self.trace, identity, (code, self.close_initiator), counts)
 
     # -- inbound ---------------------------------------------------------------
 
@@ -183,7 +183,7 @@ class Connection:
             self.send_error(exc.code, str(exc))
             return
         self.server.metrics.message_in(frame_type.value)
-        with spans.receiving(self.span, frame_type.value, frame.get(TRACEPARENT)):
+        with spans.receiving(self.trace, frame_type.value, frame.get(TRACEPARENT)):
             await self._dispatch(frame_type, frame, text)
 
     async def _dispatch(

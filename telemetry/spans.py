@@ -2,9 +2,12 @@
 
 - ``ws.handshake``: short, a child of the upgrade request's ``traceparent``.
 - ``ws.connection``: the socket's life, a sibling of the handshake in the caller's
-  trace, ended at close with the close code, who closed, and counts each way.
-- ``ws.receive``: one inbound frame.  It *links* to the connection span instead of
-  nesting under it, so an hours-long connection never grows an unbounded trace; a
+  trace (a child of the handshake when the upgrade carried no ``traceparent``),
+  recorded at close with its true start time, the close code, who closed, and counts
+  each way.  No span stays open while the socket does.
+- ``ws.receive``: one inbound frame.  It *links* to the connection's trace (its
+  handshake span) instead of nesting in it, so an hours-long connection never grows an
+  unbounded trace; a
   ``publish`` frame carrying a ``traceparent`` makes it a child of the publisher.
 - ``ws.fanout``: one notification handed to every subscribed socket, a child of the
   publisher's context carried inside the notification and linked to it (the messaging
@@ -18,12 +21,22 @@ spans that a ratio sampler would drop skip the SDK altogether
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+)
 
 from telemetry import names, root_sampling
 from wsharness.protocol import TRACEPARENT
@@ -51,25 +64,55 @@ def finish_handshake(span: Span, outcome: str, status: int, reason: str = "") ->
     span.end()
 
 
-def start_connection(headers: Mapping[str, str], connection_id: str, sub: str) -> Span:
-    """Start the connection-life span in the caller's trace."""
+@dataclass(frozen=True, slots=True)
+class ConnectionTrace:
+    """What a traced socket keeps until it closes: where its span goes, not the span.
+
+    An open SDK span costs kilobytes (its event and link lists), which thousands of
+    idle sockets would pay for hours; the ``ws.connection`` span is instead recorded
+    at close, with the socket's true start time.
+    """
+
+    parent: otel_context.Context
+    start_ns: int
+    handshake: SpanContext  # what the socket's message spans link to
+
+
+def start_connection(headers: Mapping[str, str], handshake: Span) -> ConnectionTrace | None:
+    """Note where the connection span will go: in the caller's trace, or else in the
+    handshake's.  ``None`` when the handshake is not recorded (nothing to trace)."""
+    if not handshake.get_span_context().trace_flags.sampled:
+        return None
     parent = propagate.extract(headers)
-    span = _tracer.start_span(names.SPAN_CONNECTION, context=parent, kind=SpanKind.SERVER)
-    if span.is_recording():
-        span.set_attribute(names.ATTR_CONNECTION_ID, connection_id)
-        span.set_attribute(names.ATTR_SUBJECT, sub)
-    return span
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        parent = trace.set_span_in_context(NonRecordingSpan(handshake.get_span_context()))
+    return ConnectionTrace(parent, time.time_ns(), handshake.get_span_context())
 
 
 def finish_connection(
-    span: Span,
-    code: int,
-    initiator: str,
+    connection: ConnectionTrace | None,
+    identity: tuple[str, str],
+    close: tuple[int, str],
     counts: tuple[int, int, int, int],
 ) -> None:
-    """End the connection span; ``counts``: messages in/out, bytes in/out."""
+    """Record the connection span at close.
+
+    ``identity``: connection id and subject; ``close``: close code and who closed;
+    ``counts``: messages in/out, bytes in/out.
+    """
+    if connection is None:
+        return
+    span = _tracer.start_span(
+        names.SPAN_CONNECTION,
+        context=connection.parent,
+        kind=SpanKind.SERVER,
+        start_time=connection.start_ns,
+    )
     if span.is_recording():
+        (connection_id, sub), (code, initiator) = identity, close
         messages_in, messages_out, bytes_in, bytes_out = counts
+        span.set_attribute(names.ATTR_CONNECTION_ID, connection_id)
+        span.set_attribute(names.ATTR_SUBJECT, sub)
         span.set_attribute(names.ATTR_CLOSE_CODE, code)
         span.set_attribute(names.ATTR_CLOSE_INITIATOR, initiator)
         span.set_attribute(names.ATTR_MESSAGES_IN, messages_in)
@@ -81,10 +124,10 @@ def finish_connection(
 
 @contextmanager
 def receiving(
-    connection_span: Span, frame_type: str, traceparent: str | None
+    connection: ConnectionTrace | None, frame_type: str, traceparent: str | None
 ) -> Iterator[Span]:
-    """Span one inbound frame, linked to its connection, current while handled."""
-    links = _links_to(connection_span)
+    """Span one inbound frame, linked to its connection's trace, current while handled."""
+    links = [Link(connection.handshake)] if connection is not None else []
     if traceparent:
         parent = propagate.extract({TRACEPARENT: traceparent})
     else:

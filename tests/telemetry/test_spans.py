@@ -99,6 +99,33 @@ async def test_refused_handshake_records_status_and_reason(
     assert handshake.attributes[names.ATTR_REASON]
 
 
+async def test_upgrade_without_traceparent_keeps_handshake_and_connection_in_one_trace(
+    traced_server: ServerProcess, module_sink: OtlpSink
+) -> None:
+    ws = await connect(
+        traced_server.ws_url,
+        additional_headers={"Authorization": f"Bearer {token('solo')}"},
+    )
+    welcome = await receive(ws)
+    await ws.close()
+    spans = module_sink.wait_for_spans(
+        lambda got: any(
+            s.name == names.SPAN_CONNECTION
+            and s.attributes.get(names.ATTR_CONNECTION_ID) == welcome["connection_id"]
+            for s in got
+        )
+    )
+    connection = next(
+        s for s in spans
+        if s.attributes.get(names.ATTR_CONNECTION_ID) == welcome["connection_id"]
+    )  # fmt: skip
+    handshake = next(
+        s for s in spans
+        if s.name == names.SPAN_HANDSHAKE and s.trace_id == connection.trace_id
+    )  # fmt: skip
+    assert connection.parent_span_id == handshake.span_id
+
+
 async def test_connection_span_ends_at_close_with_code_initiator_and_counts(
     traced_server: ServerProcess, module_sink: OtlpSink
 ) -> None:
@@ -127,7 +154,9 @@ async def test_inbound_messages_link_to_the_connection_instead_of_nesting(
     await receive(ws)
     await ws.close()
     connection = wait_for(module_sink, names.SPAN_CONNECTION, caller.trace_id)
-    link = (connection.trace_id, connection.span_id)
+    handshake = wait_for(module_sink, names.SPAN_HANDSHAKE, caller.trace_id)
+    assert connection.trace_id == handshake.trace_id  # one trace per connection
+    link = (handshake.trace_id, handshake.span_id)  # the connection's first span
     received = module_sink.wait_for_spans(
         lambda got: any(s.name == names.SPAN_MESSAGE_IN and link in s.links for s in got)
     )
@@ -200,11 +229,11 @@ async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_on
             ws, ClientType.PUBLISH, topic="t", data=1, **{TRACEPARENT: traced.traceparent}
         )
         await ws.close()
-        connection = wait_for(module_sink, names.SPAN_CONNECTION, caller.trace_id)
+        handshake = wait_for(module_sink, names.SPAN_HANDSHAKE, caller.trace_id)
         wait_for(module_sink, names.SPAN_MESSAGE_IN, traced.trace_id)
     finally:
         ratio_server.stop()
-    link = (connection.trace_id, connection.span_id)
+    link = (handshake.trace_id, handshake.span_id)
     echoes = [
         s
         for s in module_sink.spans()
