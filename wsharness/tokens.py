@@ -7,7 +7,6 @@ JWKS fetch, which PyJWT caches.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import functools
 import time
@@ -73,12 +72,6 @@ class TokenVerifier:
         if not (secret or public_key or jwks_url):
             raise ValueError("set WSH_JWT_SECRET, WSH_JWT_PUBLIC_KEY or WSH_JWKS_URL")
         self._secret = secret
-        # Prepared once: PyJWT would otherwise re-examine a raw secret on every decode.
-        self._hmac_key = (
-            jwt.PyJWK({"kty": "oct", "k": _b64url(secret), "alg": "HS256"})
-            if secret
-            else None
-        )
         self._public_key = public_key
         self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
         self._leeway = leeway
@@ -102,7 +95,7 @@ class TokenVerifier:
     def _key_for(self, token: str) -> object:
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token).key
-        return self._public_key or self._hmac_key
+        return self._public_key or self._secret
 
     def _algorithms(self) -> list[str]:
         return ["HS256"] if self._secret and not self._public_key else ["RS256", "ES256"]
@@ -112,10 +105,6 @@ class TokenVerifier:
 def _scopes(scope: str) -> frozenset[str]:
     """One shared set per distinct ``scope`` claim, not one per socket."""
     return frozenset(scope.split())
-
-
-def _b64url(secret: str) -> str:
-    return base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()
 
 
 def _identity(claims: dict[str, object]) -> Identity:
