@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import (
+    INVALID_SPAN,
     Link,
     NonRecordingSpan,
     Span,
@@ -39,7 +41,7 @@ from opentelemetry.trace import (
 )
 
 from telemetry import names, root_sampling
-from wsharness.protocol import TRACEPARENT
+from wsharness.protocol import TRACEPARENT, ClientType
 
 _tracer = trace.get_tracer("wsharness.server")
 
@@ -127,16 +129,22 @@ def receiving(
     connection: ConnectionTrace | None, frame_type: str, traceparent: str | None
 ) -> Iterator[Span]:
     """Span one inbound frame, linked to its connection's trace, current while handled."""
-    links = [Link(connection.handshake)] if connection is not None else []
     if traceparent:
         parent = propagate.extract({TRACEPARENT: traceparent})
+    elif not _sdk_installed():
+        yield INVALID_SPAN  # nothing records spans: the cheapest possible no-op
+        return
     else:
         unsampled = root_sampling.unsampled_root()
-        if unsampled is not None:  # the sampler would drop it: skip the SDK's cost
+        if unsampled is not None and frame_type != ClientType.PUBLISH:
+            yield INVALID_SPAN  # dropped, and nothing downstream inherits from it
+            return
+        if unsampled is not None:  # a dropped publish: its fan-out inherits "dropped"
             with _attached(unsampled) as span:
                 yield span
             return
         parent = otel_context.Context()
+    links = [Link(connection.handshake)] if connection is not None else []
     with _tracer.start_as_current_span(
         names.SPAN_MESSAGE_IN, context=parent, kind=SpanKind.CONSUMER, links=links
     ) as span:
@@ -203,6 +211,10 @@ def _attached(context: otel_context.Context) -> Iterator[Span]:
         yield trace.get_current_span(context)
     finally:
         otel_context.detach(token)
+
+
+def _sdk_installed() -> bool:
+    return isinstance(trace.get_tracer_provider(), SdkTracerProvider)
 
 
 def _links_to(span: Span) -> list[Link]:
