@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "wsharness.token_command",
     "wsharness.publish_command",
     "wsharness.report.command",
+    "wsharness.sample_command",
 )
 
 

@@ -66,3 +66,16 @@ def test_publish_to_a_server_that_is_not_there_fails_clearly() -> None:
     result = wsharness("publish", "t", "x", WSH_JWT_SECRET=SECRET,
                        WSH_URL="http://127.0.0.1:9")  # fmt: skip
     assert result.returncode == 1 and "cannot reach" in result.stderr
+
+
+def test_sample_scrapes_a_running_server_into_the_run_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    process = ServerProcess().start()
+    try:
+        result = wsharness("sample", f"{process.http_url}/metrics", str(tmp_path / "run"),
+                           "--interval", "0.2", "--duration", "1")  # fmt: skip
+    finally:
+        process.stop()
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "run" / "server_metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("timestamp")
+    assert any(",wsh_open_connections," in row for row in rows)
