@@ -26,6 +26,7 @@ from server.config import Settings
 from server.connection import Connection
 from server.drain import drain
 from server.handshake import Capacity, Refusal
+from server.history import now_ms
 from server.hub import Hub
 from server.session import Session
 from telemetry import spans
@@ -97,7 +98,7 @@ class Server:
             notification.topic, notification.id, notification.trace_context
         ) as span:
             traceparent = spans.current_trace_context().get("traceparent")
-            routed = self.hub.route(notification, _now_ms(), traceparent)
+            routed = self.hub.route(notification, now_ms(), traceparent)
             for connection in routed.targets:
                 connection.send_frame(routed.frame)
             for resolved in routed.resolved:
@@ -105,7 +106,7 @@ class Server:
             targets = routed.targets
             spans.record_fanout(span, len(targets))
         self.metrics.fanout(time.perf_counter() - started)
-        self.metrics.lag((_now_ms() - notification.published_at) / 1000)
+        self.metrics.lag((now_ms() - notification.published_at) / 1000)
         if targets:
             self.metrics.message_out(ServerType.MESSAGE.value, len(targets))
 
@@ -319,7 +320,3 @@ async def serve_until_signalled(settings: Settings) -> None:
     await stop.wait()
     await app[SERVER_KEY].drain()  # listening still: new upgrades get 503 meanwhile
     await runner.cleanup()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

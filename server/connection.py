@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractStreamWriter
 from websockets.frames import Frame, Opcode
 
 from server.brokers.base import BrokerUnavailable
-from server.history import Replay
+from server.history import Replay, now_ms
 from server.hub import text_frame
 from server.session import Deadline, Session
 from telemetry import spans
@@ -206,7 +206,7 @@ class Connection:
             return
         self.session.topics.add(topic)
         wait = self.server.resume_wait_seconds
-        replay = self.server.hub.subscribe(self, topic, since, _now_ms(), may_wait=wait > 0)
+        replay = self.server.hub.subscribe(self, topic, since, now_ms(), may_wait=wait > 0)
         if replay is None:  # the cursor may still be on its way: wait for it, bounded
             asyncio.get_running_loop().call_later(wait, self._give_up_resume, topic)
             return
@@ -359,10 +359,6 @@ class Connection:
         self._backlog = None
         self._writer = None
 
-    @property
-    def has_backlog(self) -> bool:
-        return bool(self._backlog)
-
     # -- closing ---------------------------------------------------------------
 
     def start_close(self, code: CloseCode, flush_first: bool = False) -> None:
@@ -391,7 +387,3 @@ class Connection:
     async def wait_closed(self) -> None:
         if self._closer is not None:
             await asyncio.shield(self._closer)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
