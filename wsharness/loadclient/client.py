@@ -27,7 +27,7 @@ from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.report import Reporter, now_ms
 from wsharness.loadclient.sequence import SequenceTracker, Verdict
 from wsharness.loadclient.session import WsSession
-from wsharness.loadclient.tracing import client_span
+from wsharness.loadclient.tracing import client_span, record_span
 from wsharness.protocol import TRACEPARENT, ClientType, ErrorCode, ServerType, encode
 
 WELCOME = "welcome"
@@ -178,7 +178,9 @@ class ProtocolClient:
             self._waiters.pop(f"{ECHOED}{echo_id}", None)
             return
         if self._await(waiter, "echo reply", report.ECHO) is not None:
-            self.reporter.success(report.ECHO, report.elapsed_ms(started), len(text))
+            elapsed = report.elapsed_ms(started)
+            self.reporter.success(report.ECHO, elapsed, len(text))
+            record_span(report.ECHO, elapsed)
 
     def publish(self, topic: str, data: dict[str, Any]) -> bool | None:
         """Publish through the socket and wait for the ack; reports ``publish``.
@@ -295,6 +297,7 @@ class ProtocolClient:
         if isinstance(published_at, int | float):
             lag = max(0.0, now_ms() - float(published_at))
             self.reporter.success(report.DELIVER, lag, length)
+            record_span(report.DELIVER, lag, link=frame.get(TRACEPARENT))
 
     def _on_refreshed(self, frame: dict[str, Any]) -> None:
         self.expires_at = float(frame.get("expires_at") or self.expires_at)
@@ -302,6 +305,7 @@ class ProtocolClient:
             elapsed = report.elapsed_ms(self._refresh_started)
             self._refresh_started = None
             self.reporter.success(report.REFRESH, elapsed)
+            record_span(report.REFRESH, elapsed)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
         code = str(frame.get("code"))
@@ -310,6 +314,7 @@ class ProtocolClient:
             elapsed = report.elapsed_ms(self._refresh_started)
             self._refresh_started = None
             self.reporter.failure(report.REFRESH, elapsed, failure)
+            record_span(report.REFRESH, elapsed, error=failure)
             return
         waiter = self._waiters.pop(PUBLISHED, None)
         if waiter is not None:

@@ -29,7 +29,7 @@ from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.pubsub_rest import PubSubPublishFailed, PubSubRestPublisher
 from wsharness.loadclient.report import Reporter
 from wsharness.loadclient.sequence import stamp
-from wsharness.loadclient.tracing import client_span
+from wsharness.loadclient.tracing import client_span, record_span
 from wsharness.protocol import CloseCode
 from wsharness.tokens import PUBLISH_SCOPE
 
@@ -163,10 +163,13 @@ class WebSocketUser(User):
             return
 
     def _report_resumed(self, name: str, elapsed: float, lost: list[str]) -> None:
-        if lost:
-            self.reporter.failure(name, elapsed, report.Gap("gap: recovered false"))
+        gap = report.Gap("gap: recovered false") if lost else None
+        if gap is not None:
+            self.reporter.failure(name, elapsed, gap)
         else:
             self.reporter.success(name, elapsed)
+        if name == report.RECONNECT:
+            record_span(name, elapsed, error=gap)
 
     def _discard_session(self) -> None:
         session = self.client.session

@@ -1,0 +1,82 @@
+"""Client spans from a real Locust run (``--otel``) next to the real server's spans.
+
+The server and the Locust process export to one in-test OTLP receiver; the test
+checks that each request kind becomes a ``ws.client.*`` span and that the spans
+join up with the server's: ``connect`` is the parent of ``ws.handshake`` and each
+``deliver`` links to the ``ws.fanout`` span its message carried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from telemetry.names import SPAN_CLIENT_PREFIX, SPAN_FANOUT, SPAN_HANDSHAKE
+from telemetry.otlp_sink import OtlpSink, ReceivedSpan
+from tests.loadtests.runs import locustfiles, run_locust
+from tests.loadtests.test_idle import ws_host
+from tests.support.servers import ServerProcess
+
+EXPORT = {
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_BSP_SCHEDULE_DELAY": "50",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+}
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[OtlpSink]:
+    with OtlpSink() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def traced_server(sink: OtlpSink) -> Iterator[ServerProcess]:
+    running = ServerProcess(
+        WSH_TOKEN_WARNING_SECONDS="2",
+        OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+        OTEL_SERVICE_NAME="wsh-under-test",
+        **EXPORT,
+    ).start()
+    yield running
+    running.stop()
+
+
+def client(spans: list[ReceivedSpan], name: str) -> list[ReceivedSpan]:
+    return [span for span in spans if span.name == SPAN_CLIENT_PREFIX + name]
+
+
+def test_a_traced_locust_run_exports_client_spans_joined_to_the_servers(
+    traced_server: ServerProcess, sink: OtlpSink, tmp_path: Path
+) -> None:
+    run = run_locust(
+        locustfiles("expiry", "publisher", "active"),
+        ws_host(traced_server),
+        tmp_path,
+        users=6,
+        seconds=5,
+        extra=("--otel", "--expiry-token-ttl", "2.5", "--echo-rate", "10"),
+        env_extra={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_SERVICE_NAME": "locust-under-test",
+            **EXPORT,
+        },
+    )
+    assert run.returncode == 0, run.output
+    assert run.count("refresh") > 0 and run.count("deliver") > 0, run.output
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        return all(client(spans, name) for name in ("echo", "deliver", "refresh"))
+
+    spans = sink.wait_for_spans(complete)
+    fanouts = {(s.trace_id, s.span_id) for s in spans if s.name == SPAN_FANOUT}
+    delivered = client(spans, "deliver")
+    assert any(set(span.links) & fanouts for span in delivered)
+    assert all(span.parent_span_id == "" for span in delivered)  # links, not children
+    assert all(span.end_ns > span.start_ns for span in delivered)
+    handshakes = {(s.trace_id, s.parent_span_id) for s in spans if s.name == SPAN_HANDSHAKE}
+    connects = {(s.trace_id, s.span_id) for s in client(spans, "connect")}
+    assert connects & handshakes
