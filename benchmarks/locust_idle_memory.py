@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry.names import PROM_OPEN_CONNECTIONS
+from wsharness.localserver import free_port
 from wsharness.tokens import mint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,12 +97,6 @@ class Figures:
     @property
     def kb_per_user(self) -> float:
         return (self.rss_after - self.rss_before) / self.users / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -53,6 +52,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from wsharness.localserver import free_port  # noqa: E402
 from wsharness.protocol import WS_PATH, ClientType, ServerType, encode  # noqa: E402
 from wsharness.tokens import mint  # noqa: E402
 
@@ -132,12 +132,6 @@ async def wait_listening(process: asyncio.subprocess.Process, what: str) -> None
 def note(text: str) -> None:
     """A progress line with the time since the run started."""
     print(f"  [{time.monotonic() - STARTED:6.1f} s] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the peers ---------------------------------------------------------------------

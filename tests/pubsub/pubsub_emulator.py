@@ -17,18 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from wsharness.localserver import free_port
+
 PROJECT = "test-project"
 START_TIMEOUT_S = 60.0
 
 
 class EmulatorError(RuntimeError):
     """The emulator is not installed or did not come up."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_answers(port: int) -> bool:

@@ -8,6 +8,7 @@ the console errors and exceptions the page produced.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import shutil
@@ -32,6 +33,9 @@ CHROMIUM_FLAGS = (
     "--remote-debugging-port=0",
     "--window-size=1280,1600",
 )
+
+
+CONSOLE_ERRORS = ("error", "assert")
 
 
 def chromium_binary() -> str:
@@ -117,9 +121,15 @@ class Browser:
     def _note_event(self, message: dict[str, Any]) -> None:
         method, params = message.get("method"), message.get("params", {})
         if method == "Runtime.exceptionThrown":
-            self.console_errors.append(json.dumps(params["exceptionDetails"])[:500])
-        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            self.console_errors.append(json.dumps(params.get("args"))[:500])
+            details = params["exceptionDetails"]
+            described = details.get("exception", {}).get("description")
+            self.console_errors.append(described or details.get("text", "exception"))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in (
+            "error",
+            "assert",
+        ):
+            args = params.get("args", [])
+            self.console_errors.append(" ".join(str(a.get("value")) for a in args))
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
             self.network_errors.append(params["entry"].get("text", "")[:500])
 
@@ -144,11 +154,14 @@ class Browser:
             await asyncio.sleep(0.05)
         return value
 
-    async def screenshot(self, path: Path) -> None:
-        import base64
+    async def capture_png(self, full_page: bool = False) -> bytes:
+        shot = await self.send(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=full_page
+        )
+        return base64.b64decode(shot["data"])
 
-        shot = await self.send("Page.captureScreenshot", format="png")
-        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
+    async def screenshot(self, path: Path) -> None:
+        await asyncio.to_thread(path.write_bytes, await self.capture_png())
 
 
 def _page_url(port: int) -> str:
