@@ -2,18 +2,20 @@
 
 The server and the Locust process export to one in-test OTLP receiver; the test
 checks that each request kind becomes a ``ws.client.*`` span and that the spans
-join up with the server's: ``connect`` is the parent of ``ws.handshake`` and each
-``deliver`` links to the ``ws.fanout`` span its message carried.
+join up with the server's: ``connect`` is the parent of ``ws.handshake``, each
+``deliver`` links to the ``ws.fanout`` span its message carried, and each
+``reconnect`` spans the outage and links to the new socket's ``connect``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from telemetry.names import SPAN_CLIENT_PREFIX, SPAN_FANOUT, SPAN_HANDSHAKE
+from telemetry.names import ATTR_OUTCOME, SPAN_CLIENT_PREFIX, SPAN_FANOUT, SPAN_HANDSHAKE
 from telemetry.otlp_sink import OtlpSink, ReceivedSpan
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
@@ -25,6 +27,8 @@ EXPORT = {
     "OTEL_METRICS_EXPORTER": "none",
     "OTEL_LOGS_EXPORTER": "none",
 }
+# A reconnect span starts at the drop measured on the monotonic clock, not the wall one.
+CLOCKS_NS = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +84,60 @@ def test_a_traced_locust_run_exports_client_spans_joined_to_the_servers(
     handshakes = {(s.trace_id, s.parent_span_id) for s in spans if s.name == SPAN_HANDSHAKE}
     connects = {(s.trace_id, s.span_id) for s in client(spans, "connect")}
     assert connects & handshakes
+
+
+def by_id(spans: list[ReceivedSpan]) -> dict[tuple[str, str], ReceivedSpan]:
+    return {(span.trace_id, span.span_id): span for span in spans}
+
+
+def test_a_reconnect_span_covers_the_outage_and_links_to_the_new_upgrade(
+    traced_server: ServerProcess, sink: OtlpSink, tmp_path: Path
+) -> None:
+    service = "locust-reconnects"
+    started_ns = time.time_ns()
+    run = run_locust(
+        locustfiles("drops"),
+        ws_host(traced_server),
+        tmp_path,
+        users=3,
+        seconds=3,
+        extra=("--otel", "--drop-mix", "abort=1,rst=1", "--drop-interval", "0.3"),
+        env_extra={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_SERVICE_NAME": service,
+            **EXPORT,
+        },
+    )
+    ended_ns = time.time_ns()
+    assert run.returncode == 0, run.output
+    assert run.failures == [], run.output
+    reconnected = run.count("reconnect")
+    assert reconnected >= 3, run.output
+
+    def ours(spans: list[ReceivedSpan], name: str) -> list[ReceivedSpan]:
+        return [span for span in client(spans, name) if span.service_name == service]
+
+    def handshake_parents(spans: list[ReceivedSpan]) -> set[tuple[str, str]]:
+        return {(s.trace_id, s.parent_span_id) for s in spans if s.name == SPAN_HANDSHAKE}
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        reconnects = ours(spans, "reconnect")
+        linked = {link for span in reconnects for link in span.links}
+        upgrades = handshake_parents(spans) & set(by_id(ours(spans, "connect")))
+        return len(reconnects) >= reconnected and linked <= upgrades
+
+    spans = sink.wait_for_spans(complete)
+    reconnects = ours(spans, "reconnect")
+    assert len(reconnects) >= reconnected  # the CSV may lag the last second of the run
+    connects = by_id(ours(spans, "connect"))
+    handshakes = {
+        (s.trace_id, s.parent_span_id): s for s in spans if s.name == SPAN_HANDSHAKE
+    }
+    for span in reconnects:
+        assert span.parent_span_id == ""  # a root: its own trace in Jaeger
+        assert started_ns < span.start_ns < span.end_ns < ended_ns
+        assert len(span.links) == 1, span
+        upgrade = connects[span.links[0]]  # the new socket's upgrade ...
+        assert span.start_ns - CLOCKS_NS <= upgrade.start_ns < upgrade.end_ns <= span.end_ns
+        handshake = handshakes[span.links[0]]  # ... whose child is the server's span
+        assert handshake.attributes[ATTR_OUTCOME] == "accepted"

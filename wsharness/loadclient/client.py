@@ -89,6 +89,7 @@ class ProtocolClient:
         self._refresh_started: float | None = None
         self.last_error: Exception | None = None
         self.token_issued_at = 0.0  # time.monotonic() of the last token sent
+        self.upgrade_traceparent: str | None = None  # of the last upgrade that succeeded
 
     # --- connecting -------------------------------------------------------
 
@@ -123,6 +124,7 @@ class ProtocolClient:
                 self._waiters.pop(WELCOME, None)
                 self.reporter.failure(report.CONNECT, report.elapsed_ms(started), failure)
                 return False
+        self.upgrade_traceparent = span.traceparent
         self.reporter.success(report.CONNECT, report.elapsed_ms(started))
         if welcome is None:
             return True
