@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from telemetry.names import PROM_OPEN_CONNECTIONS
 from tests.pubsub.nginx_proxy import NginxProxy
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.clients import open_socket, receive, subscribe
-from tests.support.servers import ServerProcess, metric_value
+from tests.support.servers import ServerProcess
 from wsharness.protocol import CloseCode, ServerType
 
 LOGICAL_TOPIC = "news"
@@ -43,8 +42,7 @@ class Cluster:
     publisher: PubSubBroker
 
     def open_connections(self, instance: ServerProcess) -> float:
-        with urllib.request.urlopen(instance.http_url + "/metrics", timeout=5) as reply:
-            return metric_value(reply.read().decode(), PROM_OPEN_CONNECTIONS)
+        return instance.metric(PROM_OPEN_CONNECTIONS)
 
     def topic_subscriptions(self) -> list[str]:
         admin = pubsub_v1.PublisherClient()

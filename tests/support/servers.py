@@ -102,6 +102,11 @@ class ServerProcess(LocalServer):
     def __init__(self, port: int | None = None, **env: str) -> None:
         super().__init__(SECRET, port, **env)
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one series scraped from the process's ``/metrics`` (0 if absent)."""
+        with urllib.request.urlopen(self.http_url + "/metrics", timeout=5) as response:
+            return metric_value(response.read().decode(), name, **labels)
+
 
 def publish_http(process: LocalServer, topic: str, data: Any) -> str:
     """Publish through ``POST /publish`` with a publish-scoped token; return the id."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-import urllib.request
 
 import psutil
 import pytest
@@ -19,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 
 from telemetry import names
 from tests.support.clients import open_socket, receive, send
-from tests.support.servers import ServerProcess, metric_value
+from tests.support.servers import ServerProcess
 from tests.telemetry.conftest import Blackhole
 from wsharness.protocol import ClientType
 
@@ -67,11 +66,6 @@ async def echo_round_trips(sockets: list[ClientConnection], per_socket: int) -> 
     return [t for timings in per_socket_timings for t in timings]
 
 
-def scrape(server: ServerProcess) -> str:
-    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
 @pytest.mark.parametrize(
     ("collector", "protocol"),
     [("refusing", "http/protobuf"), ("hanging", "http/protobuf"), ("refusing", "grpc")],
@@ -87,7 +81,7 @@ async def test_service_keeps_serving_when_the_collector_is_gone(
         rss_before = psutil.Process(server.process.pid).memory_info().rss  # type: ignore[union-attr]
         load = await echo_round_trips(sockets, LOAD_ECHOES)
         rss_after = psutil.Process(server.process.pid).memory_info().rss  # type: ignore[union-attr]
-        dropped = metric_value(scrape(server), names.PROM_SPANS_DROPPED)
+        dropped = server.metric(names.PROM_SPANS_DROPPED)
         for ws in sockets:
             await ws.close()
     finally:
