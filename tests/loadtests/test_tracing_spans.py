@@ -3,8 +3,9 @@
 The server and the Locust process export to one in-test OTLP receiver; the test
 checks that each request kind becomes a ``ws.client.*`` span and that the spans
 join up with the server's: ``connect`` is the parent of ``ws.handshake``, each
-``deliver`` links to the ``ws.fanout`` span its message carried, and each
-``reconnect`` spans the outage and links to the new socket's ``connect``.
+``deliver`` links to the ``ws.fanout`` span its message carried, ``echo`` and
+``refresh`` link to their socket's ``connect``, and each ``reconnect`` spans the
+outage and links to the new socket's ``connect``.
 """
 
 from __future__ import annotations
@@ -72,8 +73,20 @@ def test_a_traced_locust_run_exports_client_spans_joined_to_the_servers(
     assert run.returncode == 0, run.output
     assert run.count("refresh") > 0 and run.count("deliver") > 0, run.output
 
+    def upgrades(spans: list[ReceivedSpan]) -> set[tuple[str, str]]:
+        """Client connect spans that are parents of a server handshake."""
+        handshakes = {
+            (s.trace_id, s.parent_span_id) for s in spans if s.name == SPAN_HANDSHAKE
+        }
+        return {(s.trace_id, s.span_id) for s in client(spans, "connect")} & handshakes
+
+    def linked_to_upgrades(spans: list[ReceivedSpan]) -> bool:
+        timed = [span for name in ("echo", "refresh") for span in client(spans, name)]
+        return {link for span in timed for link in span.links} <= upgrades(spans)
+
     def complete(spans: list[ReceivedSpan]) -> bool:
-        return all(client(spans, name) for name in ("echo", "deliver", "refresh"))
+        present = all(client(spans, name) for name in ("echo", "deliver", "refresh"))
+        return present and linked_to_upgrades(spans)
 
     spans = sink.wait_for_spans(complete)
     fanouts = {(s.trace_id, s.span_id) for s in spans if s.name == SPAN_FANOUT}
@@ -81,9 +94,9 @@ def test_a_traced_locust_run_exports_client_spans_joined_to_the_servers(
     assert any(set(span.links) & fanouts for span in delivered)
     assert all(span.parent_span_id == "" for span in delivered)  # links, not children
     assert all(span.end_ns > span.start_ns for span in delivered)
-    handshakes = {(s.trace_id, s.parent_span_id) for s in spans if s.name == SPAN_HANDSHAKE}
-    connects = {(s.trace_id, s.span_id) for s in client(spans, "connect")}
-    assert connects & handshakes
+    assert upgrades(spans)
+    for name in ("echo", "refresh"):  # each leads to its socket's upgrade
+        assert all(len(span.links) == 1 for span in client(spans, name))
 
 
 def by_id(spans: list[ReceivedSpan]) -> dict[tuple[str, str], ReceivedSpan]:

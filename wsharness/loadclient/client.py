@@ -182,7 +182,7 @@ class ProtocolClient:
         if self._await(waiter, "echo reply", report.ECHO) is not None:
             elapsed = report.elapsed_ms(started)
             self.reporter.success(report.ECHO, elapsed, len(text))
-            record_span(report.ECHO, elapsed)
+            record_span(report.ECHO, elapsed, link=self.upgrade_traceparent)
 
     def publish(self, topic: str, data: dict[str, Any]) -> bool | None:
         """Publish through the socket and wait for the ack; reports ``publish``.
@@ -307,7 +307,7 @@ class ProtocolClient:
             elapsed = report.elapsed_ms(self._refresh_started)
             self._refresh_started = None
             self.reporter.success(report.REFRESH, elapsed)
-            record_span(report.REFRESH, elapsed)
+            record_span(report.REFRESH, elapsed, link=self.upgrade_traceparent)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
         code = str(frame.get("code"))
@@ -316,7 +316,9 @@ class ProtocolClient:
             elapsed = report.elapsed_ms(self._refresh_started)
             self._refresh_started = None
             self.reporter.failure(report.REFRESH, elapsed, failure)
-            record_span(report.REFRESH, elapsed, error=failure)
+            record_span(
+                report.REFRESH, elapsed, link=self.upgrade_traceparent, error=failure
+            )
             return
         waiter = self._waiters.pop(PUBLISHED, None)
         if waiter is not None:

@@ -9,10 +9,12 @@ socket.  When an SDK provider is installed (``locust --otel`` or the application
 own setup), each request gets a client span named ``SPAN_CLIENT_PREFIX + name`` and
 the header carries that span's context (and the client sampler's flags).
 
-Requests timed by hand (echo, deliver, reconnect, refresh) are recorded after the
-fact with :func:`record_span`, which does nothing at all without an SDK provider.
-A ``deliver`` span *links* to the fan-out span its message carried rather than
-becoming its child, so one fan-out to thousands of sockets stays a small trace.
+Requests timed by hand (echo, deliver, reconnect, reauth, refresh) are recorded
+after the fact with :func:`record_span`, which does nothing at all without an SDK
+provider.  A ``deliver`` span *links* to the fan-out span its message carried rather
+than becoming its child, so one fan-out to thousands of sockets stays a small trace;
+the others link to their socket's ``connect`` span, the parent of the server's spans
+of that socket.
 """
 
 from __future__ import annotations

@@ -168,8 +168,8 @@ class WebSocketUser(User):
             self.reporter.failure(name, elapsed, gap)
         else:
             self.reporter.success(name, elapsed)
-        if name == report.RECONNECT:  # linked to the new socket's connect span
-            record_span(name, elapsed, link=self.client.upgrade_traceparent, error=gap)
+        # reconnect or reauth, linked to the new socket's connect span
+        record_span(name, elapsed, link=self.client.upgrade_traceparent, error=gap)
 
     def _discard_session(self) -> None:
         session = self.client.session
