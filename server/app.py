@@ -249,7 +249,7 @@ def make_broker(settings: Settings, telemetry: Telemetry) -> Broker:
 
 
 def build_app(settings: Settings, broker: Broker | None = None) -> web.Application:
-    telemetry = setup_telemetry()
+    telemetry = setup_telemetry(message_spans_per_second=settings.message_spans_per_second)
     server = Server(settings, broker or make_broker(settings, telemetry), telemetry)
     app = web.Application()
     app[SERVER_KEY] = server

@@ -36,6 +36,7 @@ class Settings:
     drain_batches: int = 10
     compress: bool = False
     pubsub_topic: str = "wsharness-notifications"
+    message_spans_per_second: float = 100.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

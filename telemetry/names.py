@@ -93,3 +93,7 @@ PROM_SPANS_DROPPED = "wsh_spans_dropped_total"
 LABEL_REASON = "reason"
 DROP_QUEUE_FULL = "queue_full"
 DROP_EXPORT_FAILED = "export_failed"
+# Message and fan-out roots the ratio sampler kept but the per-second budget refused
+# (``--message-spans-per-second``): sampled out on purpose, not lost.
+METRIC_SPANS_RATE_LIMITED = "wsh_spans_rate_limited"
+PROM_SPANS_RATE_LIMITED = "wsh_spans_rate_limited_total"

@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, M
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
+from telemetry import names, root_sampling
 from telemetry.exporters import metric_exporters
 from telemetry.metric_reader import PrometheusOtlpReader
 from telemetry.metrics import ServerMetrics
@@ -66,8 +67,13 @@ class Telemetry:
         self.meter_provider.shutdown(timeout_millis=SHUTDOWN_TIMEOUT_MS)
 
 
-def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
-    """Create the meter and tracer providers and the instruments for one server."""
+def setup_telemetry(
+    service_name: str = "wsharness-server", message_spans_per_second: float = 0.0
+) -> Telemetry:
+    """Create the meter and tracer providers and the instruments for one server.
+
+    ``message_spans_per_second`` (0: no limit) caps the message and fan-out spans a
+    ratio sampler starts a second (see :mod:`telemetry.root_sampling`)."""
     settings = ExportSettings.from_env()
     registry = CollectorRegistry(auto_describe=False)
     exporters = metric_exporters(settings.metrics) if settings.metrics.enabled else []
@@ -83,8 +89,18 @@ def setup_telemetry(service_name: str = "wsharness-server") -> Telemetry:
     _keep_local_metrics(provider)
     meter = provider.get_meter(INSTRUMENTATION_SCOPE)
     metrics = ServerMetrics(meter)
+    meter.create_observable_counter(
+        names.METRIC_SPANS_RATE_LIMITED,
+        callbacks=[root_sampling.observe_rate_limited],
+        description="Message and fan-out spans the ratio sampler kept but the "
+        "per-second budget dropped",
+    )
     tracer_provider, owned = install_global_tracer_provider(
-        service_name, settings.traces, drop_counter(meter), shutdown_on_exit=False
+        service_name,
+        settings.traces,
+        drop_counter(meter),
+        shutdown_on_exit=False,
+        root_spans_per_second=message_spans_per_second,
     )
     return Telemetry(
         meter_provider=provider,

@@ -15,8 +15,8 @@
   ``message`` frames carry the fan-out's own ``traceparent`` so receivers can link to it.
 
 Without a configured SDK every call here is a cheap no-op.  Root message and fan-out
-spans that a ratio sampler would drop skip the SDK altogether
-(:mod:`telemetry.root_sampling` makes the identical decision first).
+spans that a ratio sampler would drop, or that exceed the per-second budget, skip the
+SDK altogether (:mod:`telemetry.root_sampling` makes the identical decision first).
 """
 
 from __future__ import annotations
@@ -134,23 +134,30 @@ def receiving(
     elif not _sdk_installed():
         yield INVALID_SPAN  # nothing records spans: the cheapest possible no-op
         return
-    else:
-        unsampled = root_sampling.unsampled_root()
-        if unsampled is not None and frame_type != ClientType.PUBLISH:
+    elif frame_type != ClientType.PUBLISH:
+        if root_sampling.drops_root():
             yield INVALID_SPAN  # dropped, and nothing downstream inherits from it
             return
+        parent = otel_context.Context()
+    else:
+        unsampled = root_sampling.unsampled_root()
         if unsampled is not None:  # a dropped publish: its fan-out inherits "dropped"
             with _attached(unsampled) as span:
                 yield span
             return
         parent = otel_context.Context()
     links = [Link(connection.handshake)] if connection is not None else []
+    attributes = {
+        names.ATTR_MESSAGE_TYPE: frame_type,
+        names.ATTR_MESSAGING_SYSTEM: names.MESSAGING_SYSTEM,
+    }
     with _tracer.start_as_current_span(
-        names.SPAN_MESSAGE_IN, context=parent, kind=SpanKind.CONSUMER, links=links
+        names.SPAN_MESSAGE_IN,
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes=attributes,
     ) as span:
-        if span.is_recording():
-            span.set_attribute(names.ATTR_MESSAGE_TYPE, frame_type)
-            span.set_attribute(names.ATTR_MESSAGING_SYSTEM, names.MESSAGING_SYSTEM)
         yield span
 
 

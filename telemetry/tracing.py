@@ -33,7 +33,12 @@ from telemetry import names, root_sampling
 from telemetry.exporters import span_exporters
 from telemetry.otel_env import ExportSettings, SignalExport, build_resource
 from telemetry.quiet_logs import quiet_exporter_logs
-from telemetry.root_sampling import ReservingIdGenerator, RootGate, root_bound_from_env
+from telemetry.root_sampling import (
+    RateLimit,
+    ReservingIdGenerator,
+    RootGate,
+    root_bound_from_env,
+)
 
 OnDrop = Callable[[int, str], None]
 SHUTDOWN_TIMEOUT_MS = 2000
@@ -145,10 +150,18 @@ def setup_tracing(service_name: str) -> trace.TracerProvider:
 
 
 def install_global_tracer_provider(
-    service_name: str, export: SignalExport, on_drop: OnDrop, *, shutdown_on_exit: bool
+    service_name: str,
+    export: SignalExport,
+    on_drop: OnDrop,
+    *,
+    shutdown_on_exit: bool,
+    root_spans_per_second: float = 0.0,
 ) -> tuple[trace.TracerProvider, bool]:
     """The global SDK provider if one exists, else a new one made global when it
-    exports anything.  Returns the provider and whether this call installed it."""
+    exports anything.  Returns the provider and whether this call installed it.
+
+    ``root_spans_per_second`` (0: no limit) caps the hot-path roots a ratio sampler
+    keeps (see :mod:`telemetry.root_sampling`)."""
     with _global_lock:
         current = trace.get_tracer_provider()
         if isinstance(current, SdkTracerProvider):
@@ -159,16 +172,18 @@ def install_global_tracer_provider(
         if not isinstance(provider, SdkTracerProvider):
             return provider, False
         trace.set_tracer_provider(provider)
-        _install_root_gate(provider)
+        _install_root_gate(provider, root_spans_per_second)
         return provider, True
 
 
-def _install_root_gate(provider: SdkTracerProvider) -> None:
-    """Let hot paths skip the SDK for roots the ratio sampler drops (same decision)."""
+def _install_root_gate(provider: SdkTracerProvider, per_second: float) -> None:
+    """Let hot paths skip the SDK for roots the ratio sampler drops (same decision),
+    within a budget of ``per_second`` kept roots a second (0: none)."""
     bound = root_bound_from_env()
     ids = provider.id_generator
     if bound is not None and isinstance(ids, ReservingIdGenerator):
-        root_sampling.install(RootGate(bound, ids))
+        limit = RateLimit(per_second) if per_second > 0 else None
+        root_sampling.install(RootGate(bound, ids, limit))
 
 
 def _env_int(name: str, default: int) -> int:

@@ -7,6 +7,7 @@ it over real sockets with its own trace ids and checks the spans that arrive.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,6 +218,7 @@ async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_on
         OTEL_BSP_SCHEDULE_DELAY="50",
         WSH_RATE_LIMIT_PER_SECOND="100000",
         WSH_RATE_LIMIT_BURST="100000",
+        WSH_MESSAGE_SPANS_PER_SECOND="0",
     ).start()
     try:
         caller = Caller()
@@ -240,6 +242,50 @@ async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_on
         if link in s.links and s.name == names.SPAN_MESSAGE_IN
     ]
     assert 0.3 * ECHOES < len(echoes) - 1 < 0.7 * ECHOES  # minus the traced publish
+
+
+async def test_message_spans_beyond_the_budget_are_dropped_counted_and_traced_ones_kept(
+    module_sink: OtlpSink,
+) -> None:
+    budget = 5
+    limited_server = ServerProcess(
+        OTEL_EXPORTER_OTLP_ENDPOINT=module_sink.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="1.0",
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        WSH_RATE_LIMIT_PER_SECOND="100000",
+        WSH_RATE_LIMIT_BURST="100000",
+        WSH_MESSAGE_SPANS_PER_SECOND=str(budget),
+    ).start()
+    try:
+        caller = Caller()
+        started = time.monotonic()
+        ws = await open_traced(limited_server, caller)
+        for probe in range(ECHOES):
+            await send(ws, ClientType.ECHO, id=probe)
+            await receive(ws)
+        elapsed = time.monotonic() - started
+        traced = Caller()
+        await send(
+            ws, ClientType.PUBLISH, topic="t", data=1, **{TRACEPARENT: traced.traceparent}
+        )
+        await ws.close()
+        handshake = wait_for(module_sink, names.SPAN_HANDSHAKE, caller.trace_id)
+        wait_for(module_sink, names.SPAN_MESSAGE_IN, traced.trace_id)
+        refused = limited_server.metric(names.PROM_SPANS_RATE_LIMITED)
+    finally:
+        limited_server.stop()
+    link = (handshake.trace_id, handshake.span_id)
+    echoes = [
+        s
+        for s in module_sink.spans()
+        if link in s.links
+        and s.name == names.SPAN_MESSAGE_IN
+        and s.trace_id != traced.trace_id
+    ]
+    assert budget <= len(echoes) <= budget + budget * elapsed
+    assert len(echoes) + refused == ECHOES
 
 
 async def next_message(ws: ClientConnection) -> dict[str, Any]:
