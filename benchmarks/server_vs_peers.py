@@ -172,6 +172,8 @@ def make_peers(heartbeat: float, otlp_endpoint: str | None) -> dict[str, Peer]:
     otel_env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint or "",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }
     subscribe = encode(ClientType.SUBSCRIBE, topic=TOPIC)
     node_modules = str(HERE / ".peers" / "node_modules")
