@@ -207,83 +207,70 @@ async def test_metrics_are_exported_over_otlp(
     assert names.METRIC_OPEN_CONNECTIONS in module_sink.metric_names()
 
 
-async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_one(
-    module_sink: OtlpSink,
-) -> None:
-    ratio_server = ServerProcess(
-        OTEL_EXPORTER_OTLP_ENDPOINT=module_sink.endpoint,
+def sampling_server(sink: OtlpSink, ratio: str, budget: str) -> ServerProcess:
+    """A server sampling ``parentbased_traceidratio`` with a message-span budget."""
+    return ServerProcess(
+        OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_TRACES_SAMPLER="parentbased_traceidratio",
-        OTEL_TRACES_SAMPLER_ARG="0.5",
+        OTEL_TRACES_SAMPLER_ARG=ratio,
         OTEL_BSP_SCHEDULE_DELAY="50",
         WSH_RATE_LIMIT_PER_SECOND="100000",
         WSH_RATE_LIMIT_BURST="100000",
-        WSH_MESSAGE_SPANS_PER_SECOND="0",
+        WSH_MESSAGE_SPANS_PER_SECOND=budget,
     ).start()
-    try:
-        caller = Caller()
-        ws = await open_traced(ratio_server, caller)
-        for probe in range(ECHOES):
-            await send(ws, ClientType.ECHO, id=probe)
-            await receive(ws)
-        traced = Caller()
-        await send(
-            ws, ClientType.PUBLISH, topic="t", data=1, **{TRACEPARENT: traced.traceparent}
-        )
-        await ws.close()
-        handshake = wait_for(module_sink, names.SPAN_HANDSHAKE, caller.trace_id)
-        wait_for(module_sink, names.SPAN_MESSAGE_IN, traced.trace_id)
-    finally:
-        ratio_server.stop()
+
+
+async def echoes_then_a_traced_publish(
+    server: ServerProcess, sink: OtlpSink
+) -> tuple[list[ReceivedSpan], float]:
+    """``ECHOES`` untraced echoes on one socket, then a publish carrying a
+    ``traceparent``: the echoes' ``ws.receive`` spans (all exported once the traced
+    publish's is) and the seconds from the upgrade to the last echo."""
+    caller, traced = Caller(), Caller()
+    started = time.monotonic()
+    ws = await open_traced(server, caller)
+    for probe in range(ECHOES):
+        await send(ws, ClientType.ECHO, id=probe)
+        await receive(ws)
+    elapsed = time.monotonic() - started
+    traced_publish = {TRACEPARENT: traced.traceparent}
+    await send(ws, ClientType.PUBLISH, topic="t", data=1, **traced_publish)
+    await ws.close()
+    handshake = wait_for(sink, names.SPAN_HANDSHAKE, caller.trace_id)
+    wait_for(sink, names.SPAN_MESSAGE_IN, traced.trace_id)
     link = (handshake.trace_id, handshake.span_id)
     echoes = [
-        s
-        for s in module_sink.spans()
-        if link in s.links and s.name == names.SPAN_MESSAGE_IN
+        span
+        for span in sink.spans()
+        if span.name == names.SPAN_MESSAGE_IN
+        and link in span.links
+        and span.trace_id != traced.trace_id
     ]
-    assert 0.3 * ECHOES < len(echoes) - 1 < 0.7 * ECHOES  # minus the traced publish
+    return echoes, elapsed
+
+
+async def test_ratio_sampling_keeps_a_share_of_message_spans_and_every_traced_one(
+    module_sink: OtlpSink,
+) -> None:
+    server = sampling_server(module_sink, ratio="0.5", budget="0")
+    try:
+        echoes, _elapsed = await echoes_then_a_traced_publish(server, module_sink)
+    finally:
+        server.stop()
+    assert 0.3 * ECHOES < len(echoes) < 0.7 * ECHOES
 
 
 async def test_message_spans_beyond_the_budget_are_dropped_counted_and_traced_ones_kept(
     module_sink: OtlpSink,
 ) -> None:
     budget = 5
-    limited_server = ServerProcess(
-        OTEL_EXPORTER_OTLP_ENDPOINT=module_sink.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
-        OTEL_TRACES_SAMPLER_ARG="1.0",
-        OTEL_BSP_SCHEDULE_DELAY="50",
-        WSH_RATE_LIMIT_PER_SECOND="100000",
-        WSH_RATE_LIMIT_BURST="100000",
-        WSH_MESSAGE_SPANS_PER_SECOND=str(budget),
-    ).start()
+    server = sampling_server(module_sink, ratio="1.0", budget=str(budget))
     try:
-        caller = Caller()
-        started = time.monotonic()
-        ws = await open_traced(limited_server, caller)
-        for probe in range(ECHOES):
-            await send(ws, ClientType.ECHO, id=probe)
-            await receive(ws)
-        elapsed = time.monotonic() - started
-        traced = Caller()
-        await send(
-            ws, ClientType.PUBLISH, topic="t", data=1, **{TRACEPARENT: traced.traceparent}
-        )
-        await ws.close()
-        handshake = wait_for(module_sink, names.SPAN_HANDSHAKE, caller.trace_id)
-        wait_for(module_sink, names.SPAN_MESSAGE_IN, traced.trace_id)
-        refused = limited_server.metric(names.PROM_SPANS_RATE_LIMITED)
+        echoes, elapsed = await echoes_then_a_traced_publish(server, module_sink)
+        refused = server.metric(names.PROM_SPANS_RATE_LIMITED)
     finally:
-        limited_server.stop()
-    link = (handshake.trace_id, handshake.span_id)
-    echoes = [
-        s
-        for s in module_sink.spans()
-        if link in s.links
-        and s.name == names.SPAN_MESSAGE_IN
-        and s.trace_id != traced.trace_id
-    ]
+        server.stop()
     assert budget <= len(echoes) <= budget + budget * elapsed
     assert len(echoes) + refused == ECHOES
 
