@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.pubsub.pubsub_emulator import free_port, port_answers
+from tests.pubsub.pubsub_emulator import free_port, port_answers, stop_process_group
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
@@ -80,15 +79,5 @@ class NginxProxy:
         process, self._process = self._process, None
         if process is None:
             return
-        with_signal = [signal.SIGTERM, signal.SIGKILL]  # fast shutdown, then certain
-        for sig in with_signal:
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(process, timeout=5)  # fast shutdown, then certain
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -90,16 +90,7 @@ class Emulator:
         process, self._process = self._process, None
         if process is None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(process, timeout=10)
         self._wait_port_closed()
 
     def _wait_port_closed(self) -> None:
@@ -113,3 +104,17 @@ class Emulator:
         """Stop for good and remove the logs."""
         self.stop()
         shutil.rmtree(self._log_dir, ignore_errors=True)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process's group, then SIGKILL it if it outlives ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
