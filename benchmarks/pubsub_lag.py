@@ -43,11 +43,11 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
-from telemetry.names import PROM_PUBLISH_LAG  # noqa: E402
 from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
 from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
 from wsharness.protocol import ClientType, ServerType  # noqa: E402
+from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
+from wsharness.telemetry.names import PROM_PUBLISH_LAG  # noqa: E402
 
 WARMUP_S = 1.0  # notifications of the first second are not counted (things settle)
 DRAIN_TIMEOUT_S = 15.0

@@ -35,9 +35,9 @@ import aiohttp
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from telemetry import names
 from wsharness.localserver import LocalServer
 from wsharness.protocol import ClientType, ServerType
+from wsharness.telemetry import names
 from wsharness.tokens import mint
 
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
@@ -74,7 +74,7 @@ class SinkProcess:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "telemetry.otlp_sink"],
+            [sys.executable, "-m", "wsharness.telemetry.otlp_sink"],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -19,19 +19,19 @@ from typing import Any
 
 from aiohttp import web
 
-from server import handshake
-from server.brokers.base import Broker, BrokerUnavailable, Notification
-from server.brokers.memory import MemoryBroker
-from server.config import Settings
-from server.connection import Connection
-from server.drain import drain
-from server.handshake import Capacity, Refusal
-from server.history import now_ms
-from server.hub import Hub
-from server.session import Session
-from telemetry import spans
-from telemetry.setup import Telemetry, setup_telemetry
 from wsharness.protocol import WS_PATH, ServerType
+from wsharness.server import handshake
+from wsharness.server.brokers.base import Broker, BrokerUnavailable, Notification
+from wsharness.server.brokers.memory import MemoryBroker
+from wsharness.server.config import Settings
+from wsharness.server.connection import Connection
+from wsharness.server.drain import drain
+from wsharness.server.handshake import Capacity, Refusal
+from wsharness.server.history import now_ms
+from wsharness.server.hub import Hub
+from wsharness.server.session import Session
+from wsharness.telemetry import spans
+from wsharness.telemetry.setup import Telemetry, setup_telemetry
 from wsharness.tokens import Identity, TokenVerifier
 
 SERVER_KEY = web.AppKey("server", "Server")
@@ -240,7 +240,7 @@ def make_broker(settings: Settings, telemetry: Telemetry) -> Broker:
     if settings.broker == "memory":
         return MemoryBroker()
     if settings.broker == "pubsub":
-        from server.brokers.pubsub import PubSubBroker
+        from wsharness.server.brokers.pubsub import PubSubBroker
 
         return PubSubBroker.from_env(
             topic=settings.pubsub_topic, on_outage=telemetry.metrics.broker_outage

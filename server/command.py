@@ -9,7 +9,7 @@ import resource
 import sys
 from dataclasses import fields
 
-from server.config import Settings
+from wsharness.server.config import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,8 +49,8 @@ def raise_open_file_limit() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.app import serve_until_signalled
-    from telemetry.logs import configure_logging
+    from wsharness.server.app import serve_until_signalled
+    from wsharness.telemetry.logs import configure_logging
 
     overrides = {item.name: getattr(args, item.name) for item in fields(Settings)}
     settings = Settings.from_env(**overrides)

@@ -18,11 +18,6 @@ from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from websockets.frames import Frame, Opcode
 
-from server.brokers.base import BrokerUnavailable
-from server.history import Replay, now_ms
-from server.hub import text_frame
-from server.session import Deadline, Session
-from telemetry import spans
 from wsharness.protocol import (
     CLOSE_REASONS,
     TRACEPARENT,
@@ -34,10 +29,15 @@ from wsharness.protocol import (
     encode,
     parse_client_frame,
 )
+from wsharness.server.brokers.base import BrokerUnavailable
+from wsharness.server.history import Replay, now_ms
+from wsharness.server.hub import text_frame
+from wsharness.server.session import Deadline, Session
+from wsharness.telemetry import spans
 from wsharness.tokens import InvalidToken
 
 if TYPE_CHECKING:
-    from server.app import Server
+    from wsharness.server.app import Server
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)

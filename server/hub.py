@@ -13,9 +13,9 @@ from typing import Generic, TypeVar
 
 from websockets.frames import Frame, Opcode
 
-from server.brokers.base import Notification
-from server.history import Entry, Replay, TopicHistory
 from wsharness.protocol import TRACEPARENT, ServerType
+from wsharness.server.brokers.base import Notification
+from wsharness.server.history import Entry, Replay, TopicHistory
 
 S = TypeVar("S", bound=Hashable)
 

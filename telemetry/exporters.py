@@ -12,7 +12,7 @@ import logging
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-from telemetry.otel_env import PROTOCOL_GRPC, PROTOCOL_HTTP, SignalExport
+from wsharness.telemetry.otel_env import PROTOCOL_GRPC, PROTOCOL_HTTP, SignalExport
 
 _log = logging.getLogger(__name__)
 

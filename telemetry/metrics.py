@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from telemetry import names
+from wsharness.telemetry import names
 
 
 class Tally:

@@ -22,13 +22,13 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, M
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
-from telemetry import names, root_sampling
-from telemetry.exporters import metric_exporters
-from telemetry.metric_reader import PrometheusOtlpReader
-from telemetry.metrics import ServerMetrics
-from telemetry.otel_env import ExportSettings, build_resource
-from telemetry.quiet_logs import quiet_exporter_logs
-from telemetry.tracing import drop_counter, install_global_tracer_provider
+from wsharness.telemetry import names, root_sampling
+from wsharness.telemetry.exporters import metric_exporters
+from wsharness.telemetry.metric_reader import PrometheusOtlpReader
+from wsharness.telemetry.metrics import ServerMetrics
+from wsharness.telemetry.otel_env import ExportSettings, build_resource
+from wsharness.telemetry.quiet_logs import quiet_exporter_logs
+from wsharness.telemetry.tracing import drop_counter, install_global_tracer_provider
 
 SHUTDOWN_TIMEOUT_MS = 2000
 INSTRUMENTATION_SCOPE = "wsharness.server"

@@ -40,8 +40,8 @@ from opentelemetry.trace import (
     StatusCode,
 )
 
-from telemetry import names, root_sampling
 from wsharness.protocol import TRACEPARENT, ClientType
+from wsharness.telemetry import names, root_sampling
 
 _tracer = trace.get_tracer("wsharness.server")
 

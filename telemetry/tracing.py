@@ -29,11 +29,11 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from telemetry import names, root_sampling
-from telemetry.exporters import span_exporters
-from telemetry.otel_env import ExportSettings, SignalExport, build_resource
-from telemetry.quiet_logs import quiet_exporter_logs
-from telemetry.root_sampling import (
+from wsharness.telemetry import names, root_sampling
+from wsharness.telemetry.exporters import span_exporters
+from wsharness.telemetry.otel_env import ExportSettings, SignalExport, build_resource
+from wsharness.telemetry.quiet_logs import quiet_exporter_logs
+from wsharness.telemetry.root_sampling import (
     RateLimit,
     ReservingIdGenerator,
     RootGate,

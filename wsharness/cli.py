@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module has ``register(subparsers)`` adding its sub-command with a ``run`` default.
 COMMAND_MODULES = (
-    "server.command",
+    "wsharness.server.command",
     "wsharness.token_command",
     "wsharness.publish_command",
     "wsharness.report.command",

@@ -79,7 +79,7 @@ def _publish_over_http(base_url: str, token: str, topic: str, data: Any) -> int:
 
 
 async def _publish_to_pubsub(topic: str, data: Any) -> int:
-    from server.brokers.pubsub import PubSubBroker
+    from wsharness.server.brokers.pubsub import PubSubBroker
 
     broker = PubSubBroker.from_env()
     try:

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from server.brokers.base import Deliver, Notification
+from wsharness.server.brokers.base import Deliver, Notification
 
 
 class MemoryBroker:

@@ -37,8 +37,8 @@ from google.cloud.pubsub_v1.publisher.exceptions import PublishToPausedOrderingK
 from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 
-from server.brokers.base import BrokerUnavailable, Deliver, Notification
 from wsharness.protocol import TRACEPARENT
+from wsharness.server.brokers.base import BrokerUnavailable, Deliver, Notification
 
 log = logging.getLogger(__name__)
 

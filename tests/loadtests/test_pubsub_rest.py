@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from server.brokers import pubsub as broker
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.servers import ServerProcess
 from wsharness.loadclient import pubsub_rest
+from wsharness.server.brokers import pubsub as broker
 
 
 def test_the_message_layout_is_the_brokers() -> None:

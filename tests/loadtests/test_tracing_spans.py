@@ -16,11 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from telemetry.names import ATTR_OUTCOME, SPAN_CLIENT_PREFIX, SPAN_FANOUT, SPAN_HANDSHAKE
-from telemetry.otlp_sink import OtlpSink, ReceivedSpan
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
 from tests.support.servers import ServerProcess
+from wsharness.telemetry.names import (
+    ATTR_OUTCOME,
+    SPAN_CLIENT_PREFIX,
+    SPAN_FANOUT,
+    SPAN_HANDSHAKE,
+)
+from wsharness.telemetry.otlp_sink import OtlpSink, ReceivedSpan
 
 EXPORT = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from google.cloud import pubsub_v1
 
-from server.brokers.pubsub import PubSubBroker, PubSubConfig
 from tests.pubsub.pubsub_emulator import Emulator
+from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig
 
 
 @pytest.fixture(scope="session")

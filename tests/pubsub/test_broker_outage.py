@@ -14,11 +14,11 @@ from typing import Any
 
 import aiohttp
 
-from telemetry.names import PROM_BROKER_OUTAGES
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.clients import open_socket, receive, send, subscribe
 from tests.support.servers import RunningServer, token
 from wsharness.protocol import ClientType, ServerType
+from wsharness.telemetry.names import PROM_BROKER_OUTAGES
 
 
 async def readiness(http: aiohttp.ClientSession, server: RunningServer) -> int:

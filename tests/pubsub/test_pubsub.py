@@ -13,10 +13,10 @@ from collections.abc import Callable
 import pytest
 from google.cloud import pubsub_v1
 
-from server.brokers.base import BrokerUnavailable, Notification
-from server.brokers.pubsub import DEFAULT_TOPIC, PubSubBroker, PubSubConfig
 from tests.pubsub.pubsub_emulator import Emulator, free_port
 from tests.support.servers import wait_until
+from wsharness.server.brokers.base import BrokerUnavailable, Notification
+from wsharness.server.brokers.pubsub import DEFAULT_TOPIC, PubSubBroker, PubSubConfig
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -6,7 +6,6 @@ import statistics
 
 import pytest
 
-from telemetry import names
 from wsharness.report.analysis import (
     Knee,
     MemoryFit,
@@ -23,6 +22,7 @@ from wsharness.report.analysis import (
     value_at,
 )
 from wsharness.sampler import Sample
+from wsharness.telemetry import names
 
 
 def window(sockets: float, within: bool = True) -> Window:

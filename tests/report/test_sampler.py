@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import names
 from tests.support.clients import open_socket
 from tests.support.servers import RunningServer, ServerProcess, free_port, wait_until
 from wsharness.sampler import CSV_HEADER, METRICS_FILE, MetricsSampler, query_prometheus
+from wsharness.telemetry import names
 
 REPO = Path(__file__).parents[2]
 

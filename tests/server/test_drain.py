@@ -10,10 +10,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from server.drain import batches
 from tests.support.clients import open_socket, receive, subscribe
 from tests.support.servers import ServerProcess, publish_http, token
 from wsharness.protocol import CloseCode
+from wsharness.server.drain import batches
 
 
 def test_batches_split_evenly_and_keep_everyone() -> None:

@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from server.brokers.memory import MemoryBroker
 from tests.support.clients import open_socket, receive, send, stalled_socket, subscribe
 from tests.support.servers import RunningServer, token, wait_until
+from wsharness.server.brokers.memory import MemoryBroker
 
 
 async def test_slow_consumer_is_closed_1013_while_others_receive_everything(

@@ -10,9 +10,9 @@ from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
-from server import handshake
 from tests.support.clients import open_socket, receive
 from tests.support.servers import SECRET, RunningServer, token
+from wsharness.server import handshake
 from wsharness.tokens import TokenVerifier, mint
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.history import Entry, TopicHistory
+from wsharness.server.history import Entry, TopicHistory
 
 
 def entry(number: int, at_ms: int = 1_000) -> Entry:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from server.brokers.base import Notification
-from server.hub import Hub
+from wsharness.server.brokers.base import Notification
+from wsharness.server.hub import Hub
 
 
 def test_route_builds_one_frame_for_every_subscriber_and_remembers_it() -> None:

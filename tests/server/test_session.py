@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.session import Deadline, Session
+from wsharness.server.session import Deadline, Session
 from wsharness.tokens import Identity
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from server.app import SERVER_KEY, Server, build_app
-from server.brokers.base import Broker
-from server.config import Settings
 from wsharness.localserver import LocalServer, free_port
+from wsharness.server.app import SERVER_KEY, Server, build_app
+from wsharness.server.brokers.base import Broker
+from wsharness.server.config import Settings
 from wsharness.tokens import mint
 
 __all__ = [

@@ -16,11 +16,11 @@ import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from telemetry import names
 from tests.support.clients import open_socket, receive, send
 from tests.support.servers import ServerProcess
 from tests.telemetry.conftest import Blackhole
 from wsharness.protocol import ClientType
+from wsharness.telemetry import names
 
 SOCKETS = 20
 WARMUP_ECHOES = 20  # per socket

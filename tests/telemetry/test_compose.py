@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from telemetry import names
 from tests.support.clients import open_socket, receive, send, subscribe
 from tests.support.servers import RunningServer
 from wsharness.protocol import ClientType, ServerType
+from wsharness.telemetry import names
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"

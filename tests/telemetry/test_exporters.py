@@ -11,8 +11,8 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from telemetry.otel_env import ExportSettings
-from telemetry.tracing import build_tracer_provider
+from wsharness.telemetry.otel_env import ExportSettings
+from wsharness.telemetry.tracing import build_tracer_provider
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):

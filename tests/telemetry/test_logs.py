@@ -8,7 +8,7 @@ import logging
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from telemetry.logs import NO_SPAN_ID, NO_TRACE_ID, correlated_handler
+from wsharness.telemetry.logs import NO_SPAN_ID, NO_TRACE_ID, correlated_handler
 
 
 def logged_line(message: str) -> str:

@@ -8,12 +8,12 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from telemetry import names
-from telemetry.metric_reader import PrometheusOtlpReader
-from telemetry.otlp_sink import OtlpSink
-from telemetry.setup import setup_telemetry
 from tests.support.servers import metric_value
 from tests.telemetry.conftest import Blackhole
+from wsharness.telemetry import names
+from wsharness.telemetry.metric_reader import PrometheusOtlpReader
+from wsharness.telemetry.otlp_sink import OtlpSink
+from wsharness.telemetry.setup import setup_telemetry
 
 
 def otlp_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from telemetry.otel_env import PROTOCOL_GRPC, PROTOCOL_HTTP, ExportSettings, build_resource
+from wsharness.telemetry.otel_env import (
+    PROTOCOL_GRPC,
+    PROTOCOL_HTTP,
+    ExportSettings,
+    build_resource,
+)
 
 
 def test_nothing_set_exports_nothing() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import names
 from tests.support.clients import open_socket
 from tests.support.servers import ServerProcess, free_port
+from wsharness.telemetry import names
 
 SCRAPE_CONFIG = """\
 global:

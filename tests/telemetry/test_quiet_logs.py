@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from telemetry.otel_env import ExportSettings
-from telemetry.quiet_logs import RateLimitFilter
-from telemetry.tracing import build_tracer_provider
+from wsharness.telemetry.otel_env import ExportSettings
+from wsharness.telemetry.quiet_logs import RateLimitFilter
+from wsharness.telemetry.tracing import build_tracer_provider
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
 
-from telemetry.root_sampling import (
+from wsharness.telemetry.root_sampling import (
     RateLimit,
     ReservingIdGenerator,
     RootGate,

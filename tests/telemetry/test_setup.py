@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from telemetry import names
-from telemetry.otlp_sink import OtlpSink
-from telemetry.setup import setup_telemetry
 from tests.support.servers import metric_value
+from wsharness.telemetry import names
+from wsharness.telemetry.otlp_sink import OtlpSink
+from wsharness.telemetry.setup import setup_telemetry
 
 EXPORT_THREAD_NAMES = (
     "OtelBatch",

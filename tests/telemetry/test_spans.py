@@ -15,11 +15,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from telemetry import names, spans
-from telemetry.otlp_sink import OtlpSink, ReceivedSpan
 from tests.support.clients import receive, send, subscribe
 from tests.support.servers import ServerProcess, token
 from wsharness.protocol import TRACEPARENT, ClientType, CloseCode, ServerType
+from wsharness.telemetry import names, spans
+from wsharness.telemetry.otlp_sink import OtlpSink, ReceivedSpan
 
 ECHOES = 200
 

@@ -13,11 +13,11 @@ import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
-from telemetry import names
-from telemetry.otel_env import ExportSettings
-from telemetry.otlp_sink import OtlpSink
-from telemetry.tracing import build_tracer_provider
 from tests.telemetry.conftest import Blackhole
+from wsharness.telemetry import names
+from wsharness.telemetry.otel_env import ExportSettings
+from wsharness.telemetry.otlp_sink import OtlpSink
+from wsharness.telemetry.tracing import build_tracer_provider
 
 PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SAMPLED_PARENT = f"00-{PARENT_TRACE}-00f067aa0ba902b7-01"
@@ -131,7 +131,7 @@ LOCUST_OTEL_FIRST = textwrap.dedent(
     """
     from locust.opentelemetry import setup_opentelemetry
     from opentelemetry import trace
-    from telemetry.tracing import setup_tracing
+    from wsharness.telemetry.tracing import setup_tracing
     assert setup_opentelemetry("loadtests/", None)
     locust_provider = trace.get_tracer_provider()
     assert setup_tracing("wsharness-locust") is locust_provider
@@ -143,7 +143,7 @@ OURS_ALONE = textwrap.dedent(
     """
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from telemetry.tracing import setup_tracing
+    from wsharness.telemetry.tracing import setup_tracing
     provider = setup_tracing("wsharness-locust")
     assert isinstance(provider, TracerProvider)
     assert trace.get_tracer_provider() is provider
