@@ -46,9 +46,9 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from wsharness.contract.names import PROM_OPEN_CONNECTIONS
+from wsharness.contract.tokens import mint
 from wsharness.localserver import free_port
-from wsharness.telemetry.names import PROM_OPEN_CONNECTIONS
-from wsharness.tokens import mint
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-that-is-long-enough-for-hs256"

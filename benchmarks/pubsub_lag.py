@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
 from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
-from wsharness.protocol import ClientType, ServerType  # noqa: E402
+from wsharness.contract.names import PROM_PUBLISH_LAG  # noqa: E402
+from wsharness.contract.protocol import ClientType, ServerType  # noqa: E402
 from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
-from wsharness.telemetry.names import PROM_PUBLISH_LAG  # noqa: E402
 
 WARMUP_S = 1.0  # notifications of the first second are not counted (things settle)
 DRAIN_TIMEOUT_S = 15.0

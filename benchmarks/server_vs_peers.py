@@ -52,9 +52,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from wsharness.contract.protocol import WS_PATH, ClientType, ServerType, encode  # noqa: E402
+from wsharness.contract.tokens import mint  # noqa: E402
 from wsharness.localserver import free_port  # noqa: E402
-from wsharness.protocol import WS_PATH, ClientType, ServerType, encode  # noqa: E402
-from wsharness.tokens import mint  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"

@@ -35,10 +35,10 @@ import aiohttp
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from wsharness.contract import names
+from wsharness.contract.protocol import ClientType, ServerType
+from wsharness.contract.tokens import mint
 from wsharness.localserver import LocalServer
-from wsharness.protocol import ClientType, ServerType
-from wsharness.telemetry import names
-from wsharness.tokens import mint
 
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
 ECHO_SOCKETS = 32

@@ -19,20 +19,21 @@ from typing import Any
 
 from aiohttp import web
 
-from wsharness.protocol import WS_PATH, ServerType
+from wsharness.contract.clock import now_ms_int
+from wsharness.contract.notification import Notification
+from wsharness.contract.protocol import WS_PATH, ServerType
+from wsharness.contract.tokens import Identity, TokenVerifier
 from wsharness.server import handshake
-from wsharness.server.brokers.base import Broker, BrokerUnavailable, Notification
+from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
 from wsharness.server.connection import Connection
 from wsharness.server.drain import drain
 from wsharness.server.handshake import Capacity, Refusal
-from wsharness.server.history import now_ms
 from wsharness.server.hub import Hub
 from wsharness.server.session import Session
 from wsharness.telemetry import spans
 from wsharness.telemetry.setup import Telemetry, setup_telemetry
-from wsharness.tokens import Identity, TokenVerifier
 
 SERVER_KEY = web.AppKey("server", "Server")
 
@@ -98,7 +99,7 @@ class Server:
             notification.topic, notification.id, notification.trace_context
         ) as span:
             traceparent = spans.current_trace_context().get("traceparent")
-            routed = self.hub.route(notification, now_ms(), traceparent)
+            routed = self.hub.route(notification, now_ms_int(), traceparent)
             for connection in routed.targets:
                 connection.send_frame(routed.frame)
             for resolved in routed.resolved:
@@ -106,7 +107,7 @@ class Server:
             targets = routed.targets
             spans.record_fanout(span, len(targets))
         self.metrics.fanout(time.perf_counter() - started)
-        self.metrics.lag((now_ms() - notification.published_at) / 1000)
+        self.metrics.lag((now_ms_int() - notification.published_at) / 1000)
         if targets:
             self.metrics.message_out(ServerType.MESSAGE.value, len(targets))
 

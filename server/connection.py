@@ -18,7 +18,8 @@ from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from websockets.frames import Frame, Opcode
 
-from wsharness.protocol import (
+from wsharness.contract.clock import now_ms_int
+from wsharness.contract.protocol import (
     CLOSE_REASONS,
     TRACEPARENT,
     ClientType,
@@ -29,12 +30,12 @@ from wsharness.protocol import (
     encode,
     parse_client_frame,
 )
+from wsharness.contract.tokens import InvalidToken
 from wsharness.server.brokers.base import BrokerUnavailable
-from wsharness.server.history import Replay, now_ms
+from wsharness.server.history import Replay
 from wsharness.server.hub import text_frame
 from wsharness.server.session import Deadline, Session
 from wsharness.telemetry import spans
-from wsharness.tokens import InvalidToken
 
 if TYPE_CHECKING:
     from wsharness.server.app import Server
@@ -206,7 +207,9 @@ class Connection:
             return
         self.session.topics.add(topic)
         wait = self.server.resume_wait_seconds
-        replay = self.server.hub.subscribe(self, topic, since, now_ms(), may_wait=wait > 0)
+        replay = self.server.hub.subscribe(
+            self, topic, since, now_ms_int(), may_wait=wait > 0
+        )
         if replay is None:  # the cursor may still be on its way: wait for it, bounded
             asyncio.get_running_loop().call_later(wait, self._give_up_resume, topic)
             return

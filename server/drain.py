@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
-from wsharness.protocol import CloseCode
+from wsharness.contract.protocol import CloseCode
 
 
 class Closable(Protocol):

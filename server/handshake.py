@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from wsharness.tokens import Identity, InvalidToken, TokenVerifier
+from wsharness.contract.tokens import Identity, InvalidToken, TokenVerifier
 
 SUPPORTED_VERSION = "13"
 

@@ -7,14 +7,8 @@ A cursor that is not in the history can't be resumed from: the caller says
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
-
-
-def now_ms() -> int:
-    """Now, in the unit of ``published_at``: milliseconds since the epoch."""
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from typing import Generic, TypeVar
 
 from websockets.frames import Frame, Opcode
 
-from wsharness.protocol import TRACEPARENT, ServerType
-from wsharness.server.brokers.base import Notification
+from wsharness.contract.notification import Notification
+from wsharness.contract.protocol import TRACEPARENT, ServerType
 from wsharness.server.history import Entry, Replay, TopicHistory
 
 S = TypeVar("S", bound=Hashable)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from wsharness.tokens import Identity
+from wsharness.contract.tokens import Identity
 
 
 class Deadline(Enum):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from wsharness.telemetry import names
+from wsharness.contract import names
 
 
 class Tally:

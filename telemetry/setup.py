@@ -22,7 +22,8 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, M
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
-from wsharness.telemetry import names, root_sampling
+from wsharness.contract import names
+from wsharness.telemetry import root_sampling
 from wsharness.telemetry.exporters import metric_exporters
 from wsharness.telemetry.metric_reader import PrometheusOtlpReader
 from wsharness.telemetry.metrics import ServerMetrics

@@ -40,8 +40,9 @@ from opentelemetry.trace import (
     StatusCode,
 )
 
-from wsharness.protocol import TRACEPARENT, ClientType
-from wsharness.telemetry import names, root_sampling
+from wsharness.contract import names
+from wsharness.contract.protocol import TRACEPARENT, ClientType
+from wsharness.telemetry import root_sampling
 
 _tracer = trace.get_tracer("wsharness.server")
 

@@ -29,7 +29,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from wsharness.telemetry import names, root_sampling
+from wsharness.contract import names
+from wsharness.telemetry import root_sampling
 from wsharness.telemetry.exporters import span_exporters
 from wsharness.telemetry.otel_env import ExportSettings, SignalExport, build_resource
 from wsharness.telemetry.quiet_logs import quiet_exporter_logs

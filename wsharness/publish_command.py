@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from wsharness.tokens import PUBLISH_SCOPE, mint
+from wsharness.contract.tokens import PUBLISH_SCOPE, mint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from wsharness.telemetry import names
+from wsharness.contract import names
 
 METRICS_FILE = "server_metrics.csv"
 CSV_HEADER = ("timestamp", "series", "labels", "value")

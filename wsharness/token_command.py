@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from wsharness.tokens import mint
+from wsharness.contract.tokens import mint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,20 +9,9 @@ backend.  Notification ids are opaque strings and are the clients' resume cursor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One published notification, as every instance sees it."""
-
-    topic: str
-    id: str
-    data: Any
-    published_at: int  # milliseconds since the epoch
-    trace_context: dict[str, str] = field(default_factory=dict)
-
+from wsharness.contract.notification import Notification
 
 Deliver = Callable[[Notification], None]
 

@@ -7,7 +7,8 @@ import os
 import time
 from typing import Any
 
-from wsharness.server.brokers.base import Deliver, Notification
+from wsharness.contract.notification import Notification
+from wsharness.server.brokers.base import Deliver
 
 
 class MemoryBroker:

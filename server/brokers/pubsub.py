@@ -37,8 +37,9 @@ from google.cloud.pubsub_v1.publisher.exceptions import PublishToPausedOrderingK
 from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 
-from wsharness.protocol import TRACEPARENT
-from wsharness.server.brokers.base import BrokerUnavailable, Deliver, Notification
+from wsharness.contract.notification import Notification
+from wsharness.contract.protocol import TRACEPARENT
+from wsharness.server.brokers.base import BrokerUnavailable, Deliver
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from tests.support.servers import SECRET
+from wsharness.contract.tokens import mint
 from wsharness.loadclient.auth import NoTokenSource, TokenSource
 from wsharness.loadclient.options import LoadOptions
-from wsharness.tokens import mint
 
 
 def claims(token: str) -> dict:

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from wsharness.contract.protocol import WS_PATH
 from wsharness.loadclient.options import LoadOptions, parse_drop_mix
-from wsharness.protocol import WS_PATH
 
 
 def test_drop_mix_weights_and_bare_kinds() -> None:

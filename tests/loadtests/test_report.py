@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.support.servers import free_port
-from wsharness.protocol import ClientType, ErrorCode, ServerType, encode
+from wsharness.contract.protocol import ClientType, ErrorCode, ServerType, encode
 
 DROP_EVERY = 4
 LOSSY_RUN_OPTIONS = (

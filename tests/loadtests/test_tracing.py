@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from wsharness.contract.names import SPAN_CLIENT_PREFIX
 from wsharness.loadclient.tracing import client_span, random_traceparent, record_span
-from wsharness.telemetry.names import SPAN_CLIENT_PREFIX
 
 W3C = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-00$")
 

@@ -19,7 +19,7 @@ import pytest
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
 from tests.support.servers import ServerProcess
-from wsharness.telemetry.names import (
+from wsharness.contract.names import (
     ATTR_OUTCOME,
     SPAN_CLIENT_PREFIX,
     SPAN_FANOUT,

@@ -17,8 +17,8 @@ import aiohttp
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.clients import open_socket, receive, send, subscribe
 from tests.support.servers import RunningServer, token
-from wsharness.protocol import ClientType, ServerType
-from wsharness.telemetry.names import PROM_BROKER_OUTAGES
+from wsharness.contract.names import PROM_BROKER_OUTAGES
+from wsharness.contract.protocol import ClientType, ServerType
 
 
 async def readiness(http: aiohttp.ClientSession, server: RunningServer) -> int:

@@ -21,9 +21,9 @@ from tests.pubsub.nginx_proxy import NginxProxy
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.clients import open_socket, receive, subscribe
 from tests.support.servers import ServerProcess
-from wsharness.protocol import CloseCode, ServerType
+from wsharness.contract.names import PROM_OPEN_CONNECTIONS
+from wsharness.contract.protocol import CloseCode, ServerType
 from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig
-from wsharness.telemetry.names import PROM_OPEN_CONNECTIONS
 
 LOGICAL_TOPIC = "news"
 # A client told 1001 reconnects at once (at most 50 ms of jitter): it can reach the

@@ -15,7 +15,8 @@ from google.cloud import pubsub_v1
 
 from tests.pubsub.pubsub_emulator import Emulator, free_port
 from tests.support.servers import wait_until
-from wsharness.server.brokers.base import BrokerUnavailable, Notification
+from wsharness.contract.notification import Notification
+from wsharness.server.brokers.base import BrokerUnavailable
 from wsharness.server.brokers.pubsub import DEFAULT_TOPIC, PubSubBroker, PubSubConfig
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -10,7 +10,7 @@ import aiohttp
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.clients import open_socket, receive, subscribe
 from tests.support.servers import RunningServer, token
-from wsharness.protocol import TRACEPARENT, ServerType
+from wsharness.contract.protocol import TRACEPARENT, ServerType
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_TRACEPARENT = f"00-{CALLER_TRACE_ID}-00f067aa0ba902b7-01"

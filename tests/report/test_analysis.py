@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from wsharness.contract import names
 from wsharness.report.analysis import (
     Knee,
     MemoryFit,
@@ -22,7 +23,6 @@ from wsharness.report.analysis import (
     value_at,
 )
 from wsharness.sampler import Sample
-from wsharness.telemetry import names
 
 
 def window(sockets: float, within: bool = True) -> Window:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from wsharness.contract import names
 from wsharness.report.histograms import BucketTimeline, histogram_quantile
 from wsharness.sampler import Sample
-from wsharness.telemetry import names
 
 LAG_BUCKETS = names.PROM_PUBLISH_LAG + "_bucket"
 

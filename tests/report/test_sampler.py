@@ -19,8 +19,8 @@ import pytest
 
 from tests.support.clients import open_socket
 from tests.support.servers import RunningServer, ServerProcess, free_port, wait_until
+from wsharness.contract import names
 from wsharness.sampler import CSV_HEADER, METRICS_FILE, MetricsSampler, query_prometheus
-from wsharness.telemetry import names
 
 REPO = Path(__file__).parents[2]
 

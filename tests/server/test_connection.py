@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.clients import closed_code, open_socket, receive, send, subscribe
 from tests.support.servers import RunningServer, token, wait_until
-from wsharness.protocol import CloseCode, ErrorCode, ServerType
+from wsharness.contract.protocol import CloseCode, ErrorCode, ServerType
 
 
 async def test_welcome_names_the_subject_and_expiry(server: RunningServer) -> None:

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import open_socket, receive, subscribe
 from tests.support.servers import ServerProcess, publish_http, token
-from wsharness.protocol import CloseCode
+from wsharness.contract.protocol import CloseCode
 from wsharness.server.drain import batches
 
 

@@ -12,8 +12,8 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import open_socket, receive
 from tests.support.servers import SECRET, RunningServer, token
+from wsharness.contract.tokens import TokenVerifier, mint
 from wsharness.server import handshake
-from wsharness.tokens import TokenVerifier, mint
 
 
 async def refused(url: str, **headers: str) -> tuple[int, Headers, dict[str, str]]:

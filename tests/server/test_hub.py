@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from wsharness.server.brokers.base import Notification
+from wsharness.contract.notification import Notification
 from wsharness.server.hub import Hub
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from wsharness.contract.tokens import Identity
 from wsharness.server.session import Deadline, Session
-from wsharness.tokens import Identity
 
 
 def identity(sub: str = "alice", expires_at: float = 1_000.0, topics=None) -> Identity:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support.servers import token
-from wsharness.protocol import ServerType
+from wsharness.contract.protocol import ServerType
 
 
 async def open_socket(url: str, sub: str = "alice", **claims: Any) -> ClientConnection:

@@ -12,11 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from wsharness.contract.tokens import mint
 from wsharness.localserver import LocalServer, free_port
 from wsharness.server.app import SERVER_KEY, Server, build_app
 from wsharness.server.brokers.base import Broker
 from wsharness.server.config import Settings
-from wsharness.tokens import mint
 
 __all__ = [
     "SECRET",

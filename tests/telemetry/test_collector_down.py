@@ -19,8 +19,8 @@ from websockets.asyncio.client import ClientConnection
 from tests.support.clients import open_socket, receive, send
 from tests.support.servers import ServerProcess
 from tests.telemetry.conftest import Blackhole
-from wsharness.protocol import ClientType
-from wsharness.telemetry import names
+from wsharness.contract import names
+from wsharness.contract.protocol import ClientType
 
 SOCKETS = 20
 WARMUP_ECHOES = 20  # per socket

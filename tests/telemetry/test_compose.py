@@ -24,8 +24,8 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import open_socket, receive, send, subscribe
 from tests.support.servers import RunningServer
-from wsharness.protocol import ClientType, ServerType
-from wsharness.telemetry import names
+from wsharness.contract import names
+from wsharness.contract.protocol import ClientType, ServerType
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"

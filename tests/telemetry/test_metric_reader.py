@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from tests.support.servers import metric_value
 from tests.telemetry.conftest import Blackhole
-from wsharness.telemetry import names
+from wsharness.contract import names
 from wsharness.telemetry.metric_reader import PrometheusOtlpReader
 from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.setup import setup_telemetry

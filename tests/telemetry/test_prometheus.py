@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.clients import open_socket
 from tests.support.servers import ServerProcess, free_port
-from wsharness.telemetry import names
+from wsharness.contract import names
 
 SCRAPE_CONFIG = """\
 global:

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from tests.support.servers import metric_value
-from wsharness.telemetry import names
+from wsharness.contract import names
 from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.setup import setup_telemetry
 

@@ -17,8 +17,9 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import receive, send, subscribe
 from tests.support.servers import ServerProcess, token
-from wsharness.protocol import TRACEPARENT, ClientType, CloseCode, ServerType
-from wsharness.telemetry import names, spans
+from wsharness.contract import names
+from wsharness.contract.protocol import TRACEPARENT, ClientType, CloseCode, ServerType
+from wsharness.telemetry import spans
 from wsharness.telemetry.otlp_sink import OtlpSink, ReceivedSpan
 
 ECHOES = 200

@@ -14,7 +14,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from tests.telemetry.conftest import Blackhole
-from wsharness.telemetry import names
+from wsharness.contract import names
 from wsharness.telemetry.otel_env import ExportSettings
 from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.tracing import build_tracer_provider

@@ -8,7 +8,7 @@ import sys
 
 from tests.support.clients import open_socket, receive, subscribe
 from tests.support.servers import SECRET, ServerProcess
-from wsharness.tokens import TokenVerifier
+from wsharness.contract.tokens import TokenVerifier
 
 
 def wsharness(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import jwt
 
+from wsharness.contract.tokens import PUBLISH_SCOPE, mint
 from wsharness.loadclient.options import LoadOptions
-from wsharness.tokens import PUBLISH_SCOPE, mint
 
 _REUSE_MARGIN_S = 2.0
 

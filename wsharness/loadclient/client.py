@@ -20,15 +20,22 @@ import gevent
 import websocket
 from gevent.event import AsyncResult
 
+from wsharness.contract.clock import now_ms
+from wsharness.contract.protocol import (
+    TRACEPARENT,
+    ClientType,
+    ErrorCode,
+    ServerType,
+    encode,
+)
 from wsharness.loadclient import limits, report
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource
 from wsharness.loadclient.options import LoadOptions
-from wsharness.loadclient.report import Reporter, now_ms
+from wsharness.loadclient.report import Reporter
 from wsharness.loadclient.sequence import SequenceTracker, Verdict
 from wsharness.loadclient.session import WsSession
 from wsharness.loadclient.tracing import client_span, record_span
-from wsharness.protocol import TRACEPARENT, ClientType, ErrorCode, ServerType, encode
 
 WELCOME = "welcome"
 PUBLISHED = "published"

@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, fields
 from typing import Any
 
-from wsharness.protocol import WS_PATH
+from wsharness.contract.protocol import WS_PATH
 
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")

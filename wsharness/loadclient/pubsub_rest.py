@@ -22,8 +22,8 @@ from typing import Any
 
 import requests
 
+from wsharness.contract.protocol import TRACEPARENT
 from wsharness.loadclient.report import WsFailure
-from wsharness.protocol import TRACEPARENT
 
 # Same names as server.brokers.pubsub (kept import-free of the gRPC client here;
 # tests/loadtests/test_pubsub_rest.py checks they agree).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wsharness.protocol import CLOSE_REASONS
+from wsharness.contract.protocol import CLOSE_REASONS
 
 REQUEST_TYPE = "WS"
 
@@ -71,11 +71,6 @@ class ReplyTimeout(WsFailure):
 class ServerError(WsFailure):
     def __init__(self, code: str) -> None:
         super().__init__(f"error frame: {code}")
-
-
-def now_ms() -> float:
-    """Wall-clock milliseconds (comparable with the server's ``published_at``)."""
-    return time.time() * 1000.0
 
 
 def elapsed_ms(started: float) -> float:

@@ -27,8 +27,8 @@ import gevent
 import websocket
 from gevent.event import Event
 
+from wsharness.contract.protocol import CloseCode
 from wsharness.loadclient.gauge import GAUGE
-from wsharness.protocol import CloseCode
 
 TextHandler = Callable[[str], None]
 CloseHandler = Callable[["WsSession"], None]

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from wsharness.telemetry.names import SPAN_CLIENT_PREFIX
+from wsharness.contract.names import SPAN_CLIENT_PREFIX
 
 try:  # tracing is optional: the API is a dependency, but never required at runtime
     from opentelemetry import trace

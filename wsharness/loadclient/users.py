@@ -21,6 +21,8 @@ import gevent
 import requests
 from locust import User, constant, task
 
+from wsharness.contract.protocol import CloseCode
+from wsharness.contract.tokens import PUBLISH_SCOPE
 from wsharness.loadclient import report
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource, new_subject
@@ -30,8 +32,6 @@ from wsharness.loadclient.pubsub_rest import PubSubPublishFailed, PubSubRestPubl
 from wsharness.loadclient.report import Reporter
 from wsharness.loadclient.sequence import stamp
 from wsharness.loadclient.tracing import client_span, record_span
-from wsharness.protocol import CloseCode
-from wsharness.tokens import PUBLISH_SCOPE
 
 _HOLD_SLICE_S = 60.0
 _SMALL_RECEIVE_BUFFER = 8192

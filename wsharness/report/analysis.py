@@ -31,11 +31,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from wsharness.contract import names
 from wsharness.report.histograms import BucketTimeline, window_quantiles_ms
 from wsharness.report.inputs import AGGREGATED, HistoryRow, ReportInputError, RunInputs
 from wsharness.report.jaeger import JaegerLink, JaegerTarget, jaeger_links
 from wsharness.sampler import Sample
-from wsharness.telemetry import names
 
 REQUEST_NAMES = ("connect", "echo", "deliver", "reconnect", "refresh")
 MIN_WINDOWS = 3

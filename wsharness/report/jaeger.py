@@ -15,8 +15,8 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wsharness.contract import names
 from wsharness.report.inputs import AGGREGATED, StatsRow
-from wsharness.telemetry import names
 
 SEARCH_LIMIT = 20
 
