@@ -230,7 +230,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    page = resources.files("server").joinpath("static/index.html").read_text()
+    page = resources.files("wsharness.server").joinpath("static/index.html").read_text()
     return web.Response(text=page, content_type="text/html")
 
 
