@@ -28,7 +28,6 @@ import base64
 import contextlib
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wsharness.contract.tokens import mint
+from wsharness.openfiles import raise_open_file_limit
 
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 NOTIFICATION_MARK = b'"type":"message"'
@@ -304,12 +304,6 @@ class Group:
             return False
         self.clients.append(client)
         return True
-
-
-def raise_open_file_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def reply(message: dict[str, Any]) -> None:

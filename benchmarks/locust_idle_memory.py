@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from wsharness.contract.names import PROM_OPEN_CONNECTIONS
 from wsharness.contract.tokens import mint
 from wsharness.localserver import free_port
+from wsharness.openfiles import raise_open_file_limit
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-that-is-long-enough-for-hs256"
@@ -57,14 +57,13 @@ TARGET_RATIO = 1.15
 BARE_LOCUSTFILE = '''
 """The bare baseline: websocket-client, one reading greenlet, nothing else."""
 import os
-import resource
 
 import gevent
 import websocket
 from locust import User, task
 
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+from wsharness.openfiles import raise_open_file_limit
+raise_open_file_limit()
 HEADER = ["Authorization: Bearer " + os.environ["WSH_BENCH_TOKEN"]]
 
 
@@ -126,8 +125,7 @@ def open_connections(http_url: str) -> int:
 
 
 def raise_limit() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
 
 
 @contextlib.contextmanager

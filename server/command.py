@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import resource
 import sys
 from dataclasses import fields
 
+from wsharness.openfiles import raise_open_file_limit
 from wsharness.server.config import Settings
 
 
@@ -38,14 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _comma_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def raise_open_file_limit() -> int:
-    """Raise the soft open-file limit to the hard limit; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 
 from aiohttp import web
+
+from wsharness.openfiles import raise_open_file_limit
 
 SOCKETS = web.AppKey("sockets", set)
 HEARTBEAT = web.AppKey("heartbeat", float)
@@ -56,6 +57,5 @@ async def main(port: int, heartbeat: float) -> None:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))

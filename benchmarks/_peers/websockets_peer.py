@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+from wsharness.openfiles import raise_open_file_limit
 
 SOCKETS: set[ServerConnection] = set()
 
@@ -59,6 +60,5 @@ async def main(port: int, control_port: int) -> None:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))

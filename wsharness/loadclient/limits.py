@@ -9,22 +9,7 @@ in the failure instead of a bare ``OSError``.
 from __future__ import annotations
 
 import errno
-import logging
 import resource
-
-logger = logging.getLogger(__name__)
-
-
-def raise_open_file_limit() -> int:
-    """Set the soft ``RLIMIT_NOFILE`` to the hard limit; return the limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError) as error:
-            logger.warning("open-file limit stays %d (hard %d): %s", soft, hard, error)
-    return soft
 
 
 def is_out_of_descriptors(error: BaseException) -> bool:

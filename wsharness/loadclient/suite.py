@@ -19,7 +19,7 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
-from wsharness.loadclient import gauge, limits, options, shapes, users
+from wsharness.loadclient import gauge, options, shapes, users
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
 from wsharness.loadclient.users import (
     ActiveUser,
@@ -29,6 +29,7 @@ from wsharness.loadclient.users import (
     PublisherUser,
     WebSocketUser,
 )
+from wsharness.openfiles import raise_open_file_limit
 
 logger = logging.getLogger(__name__)
 NO_TOKEN_SOURCE = (
@@ -51,7 +52,7 @@ def refuse_without_tokens(environment: Any, **_: Any) -> None:
 
 
 keep_sub_millisecond_precision()
-limits.raise_open_file_limit()
+raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)
 events.init.add_listener(gauge.on_init)
 events.init.add_listener(shapes.on_init)
