@@ -14,7 +14,6 @@ SPAN_HANDSHAKE = "ws.handshake"
 SPAN_CONNECTION = "ws.connection"
 SPAN_MESSAGE_IN = "ws.receive"
 SPAN_FANOUT = "ws.fanout"
-SPAN_PUBLISH = "ws.publish"
 
 # Client-side spans of the Locust suite (request type WS, one per request name).
 SPAN_CLIENT_PREFIX = "ws.client."
