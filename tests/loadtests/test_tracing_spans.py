@@ -18,6 +18,7 @@ import pytest
 
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
+from tests.support.otlp_sink import OtlpSink, ReceivedSpan
 from tests.support.servers import ServerProcess
 from wsharness.contract.names import (
     ATTR_OUTCOME,
@@ -25,7 +26,6 @@ from wsharness.contract.names import (
     SPAN_FANOUT,
     SPAN_HANDSHAKE,
 )
-from wsharness.telemetry.otlp_sink import OtlpSink, ReceivedSpan
 
 EXPORT = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",

@@ -1,4 +1,4 @@
-"""A small OTLP/HTTP receiver on loopback: what the tests and the benchmark export to.
+"""A small OTLP/HTTP receiver on loopback: what the tests export to.
 
 :class:`OtlpSink` accepts ``POST /v1/traces`` and ``POST /v1/metrics`` (protobuf,
 optionally gzip), decodes them with ``opentelemetry-proto`` and keeps what arrived, so
@@ -9,10 +9,7 @@ HTTP server on its own thread; point ``OTEL_EXPORTER_OTLP_ENDPOINT`` at
 
 from __future__ import annotations
 
-import argparse
 import gzip
-import json
-import signal
 import threading
 import time
 import zlib
@@ -228,26 +225,3 @@ def _value(value: AnyValue) -> Any:
 def _data_points(metric: Any) -> list[Any]:
     kind = metric.WhichOneof("data")
     return list(getattr(metric, kind).data_points) if kind else []
-
-
-def main() -> None:
-    """``python -m telemetry.otlp_sink [--port N]``: a local receiver in its own process.
-
-    Prints ``{"endpoint": ...}`` once listening; on SIGTERM/SIGINT prints what arrived
-    (``{"spans": n, "requests": m}``) and exits.
-    """
-    parser = argparse.ArgumentParser(description="a local OTLP/HTTP receiver")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with OtlpSink(args.host, args.port) as sink:
-        print(json.dumps({"endpoint": sink.endpoint}), flush=True)
-        stop.wait()
-        print(json.dumps({"spans": len(sink.spans()), "requests": sink.request_count}))
-
-
-if __name__ == "__main__":
-    main()

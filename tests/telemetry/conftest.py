@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from wsharness.telemetry.otlp_sink import OtlpSink
+from tests.support.otlp_sink import OtlpSink
 
 
 @pytest.fixture(autouse=True)

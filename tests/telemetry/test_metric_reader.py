@@ -8,11 +8,11 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import metric_value
 from tests.telemetry.conftest import Blackhole
 from wsharness.contract import names
 from wsharness.telemetry.metric_reader import PrometheusOtlpReader
-from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.setup import setup_telemetry
 
 

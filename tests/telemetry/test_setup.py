@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import metric_value
 from wsharness.contract import names
-from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.setup import setup_telemetry
 
 EXPORT_THREAD_NAMES = (

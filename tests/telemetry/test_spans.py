@@ -16,11 +16,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import receive, send, subscribe
+from tests.support.otlp_sink import OtlpSink, ReceivedSpan
 from tests.support.servers import ServerProcess, token
 from wsharness.contract import names
 from wsharness.contract.protocol import TRACEPARENT, ClientType, CloseCode, ServerType
 from wsharness.telemetry import spans
-from wsharness.telemetry.otlp_sink import OtlpSink, ReceivedSpan
 
 ECHOES = 200
 

@@ -13,10 +13,10 @@ import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
+from tests.support.otlp_sink import OtlpSink
 from tests.telemetry.conftest import Blackhole
 from wsharness.contract import names
 from wsharness.telemetry.otel_env import ExportSettings
-from wsharness.telemetry.otlp_sink import OtlpSink
 from wsharness.telemetry.tracing import build_tracer_provider
 
 PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
