@@ -18,6 +18,7 @@ then the servers' own publish-to-fan-out lag from their ``/metrics`` histogram (
 leaves out this process's own client-side delays).
 
     .venv/bin/python benchmarks/pubsub_lag.py [--rate 1000] [--sockets 1000] [--seconds 10]
+    .venv/bin/python benchmarks/pubsub_lag.py --quick     # 100 sockets, 2 s of 100 msg/s
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import secrets
 import statistics
 import sys
@@ -38,17 +38,25 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
+from _common import (
+    Children,
+    PubSubEmulator,
+    bucket_quantile,
+    format_table,
+    histogram_buckets,
+    scrape,
+    warn_if_busy,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from wsharness.contract.names import PROM_PUBLISH_LAG
+from wsharness.contract.protocol import ClientType, ServerType
+from wsharness.contract.tokens import mint
+from wsharness.localserver import LocalServer
+from wsharness.openfiles import raise_open_file_limit
+from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig
 
-from tests.pubsub.pubsub_emulator import Emulator  # noqa: E402
-from tests.support.servers import SECRET, ServerProcess, token  # noqa: E402
-from wsharness.contract.names import PROM_PUBLISH_LAG  # noqa: E402
-from wsharness.contract.protocol import ClientType, ServerType  # noqa: E402
-from wsharness.server.brokers.pubsub import PubSubBroker, PubSubConfig  # noqa: E402
-
+SECRET = "benchmark-secret-0123456789abcdef-0123456789"
 WARMUP_S = 1.0  # notifications of the first second are not counted (things settle)
 DRAIN_TIMEOUT_S = 15.0
 
@@ -80,9 +88,12 @@ class Lags:
             self.samples.append(now - published_ms / 1000)
 
 
-def server_env(broker: str, emulator: Emulator, topic: str) -> dict[str, str]:
+def token(sub: str, **claims: Any) -> str:
+    return mint(SECRET, sub, ttl=3600, **claims)
+
+
+def server_env(broker: str, emulator: PubSubEmulator, topic: str) -> dict[str, str]:
     return {
-        "WSH_JWT_SECRET": SECRET,
         "WSH_BROKER": broker,
         "WSH_PUBSUB_TOPIC": topic,
         "WSH_RATE_LIMIT_PER_SECOND": "100000",
@@ -125,10 +136,12 @@ async def pace(rate: float, seconds: float, publish_one: Callable[[int], None]) 
     return sent
 
 
-async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) -> None:
+async def run_broker(
+    broker: str, args: argparse.Namespace, emulator: PubSubEmulator
+) -> dict[str, Any]:
     pubsub_topic = f"bench-{secrets.token_hex(4)}"
     env = server_env(broker, emulator, pubsub_topic)
-    instances = [ServerProcess(**env), ServerProcess(**env)]
+    instances = [LocalServer(SECRET, **env), LocalServer(SECRET, **env)]
     await asyncio.gather(*(asyncio.to_thread(i.start, 30.0) for i in instances))
     lags = Lags()
     try:
@@ -140,17 +153,18 @@ async def run_broker(broker: str, args: argparse.Namespace, emulator: Emulator) 
                 sent = await publish_frames(http, instances, args)
             expected = sent * args.sockets // args.topics
             await wait_for_deliveries(lags, expected)
-            print_figures(broker, lags, expected, sent, args)
-            print_server_lag(await server_lag_buckets(http, instances))
+            figures = lag_figures(broker, lags, expected, sent)
+            figures |= server_lag(await server_lag_buckets(http, instances))
             await asyncio.gather(*(ws.close() for ws, _ in followers))
     finally:
         for instance in instances:
             await asyncio.to_thread(instance.stop)
+    return figures
 
 
 async def open_followers(
     http: aiohttp.ClientSession,
-    instances: list[ServerProcess],
+    instances: list[LocalServer],
     lags: Lags,
     args: argparse.Namespace,
 ) -> list[tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]]:
@@ -204,7 +218,7 @@ async def backend_publisher(args: argparse.Namespace) -> None:
 
 
 async def publish_frames(
-    http: aiohttp.ClientSession, instances: list[ServerProcess], args: argparse.Namespace
+    http: aiohttp.ClientSession, instances: list[LocalServer], args: argparse.Namespace
 ) -> int:
     """Embedded brokers: the same notifications, as ``publish`` frames to each instance."""
     headers = {"Authorization": f"Bearer {token('backend', scope='publish')}"}
@@ -232,62 +246,55 @@ async def wait_for_deliveries(lags: Lags, expected: int) -> None:
         await asyncio.wait_for(lags.complete.wait(), DRAIN_TIMEOUT_S)
 
 
-def print_figures(
-    broker: str, lags: Lags, expected: int, sent: int, args: argparse.Namespace
-) -> None:
+def lag_figures(broker: str, lags: Lags, expected: int, sent: int) -> dict[str, Any]:
+    """What the clients measured for one broker, in milliseconds."""
     samples = sorted(lags.samples)
-    if len(samples) < 2:
-        print(f"{broker:7s} no deliveries measured ({lags.received}/{expected})")
-        return
-    cuts = statistics.quantiles(samples, n=100)
-    print(
-        f"{broker:7s} published {sent} at {args.rate:.0f}/s, "
-        f"delivered {lags.received}/{expected}, "
-        f"lag p50 {cuts[49] * 1000:.1f} ms  p99 {cuts[98] * 1000:.1f} ms  "
-        f"max {samples[-1] * 1000:.1f} ms  ({len(samples)} samples)",
-        flush=True,
-    )
+    nan = float("nan")
+    cuts = statistics.quantiles(samples, n=100) if len(samples) >= 2 else [nan] * 99
+    return {
+        "broker": broker,
+        "published": sent,
+        "delivered": lags.received,
+        "expected": expected,
+        "samples": len(samples),
+        "lag_p50_ms": cuts[49] * 1000,
+        "lag_p99_ms": cuts[98] * 1000,
+        "lag_max_ms": samples[-1] * 1000 if samples else nan,
+    }
 
 
 async def server_lag_buckets(
-    http: aiohttp.ClientSession, instances: list[ServerProcess]
+    http: aiohttp.ClientSession, instances: list[LocalServer]
 ) -> list[tuple[float, float]]:
     """The servers' own publish-to-fan-out lag histogram, summed: (le, count) rows."""
-    totals: dict[float, float] = {}
+    samples = []
     for instance in instances:
-        async with http.get(instance.http_url + "/metrics") as reply:
-            text = await reply.text()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == PROM_PUBLISH_LAG + "_bucket":
-                    le = float(sample.labels["le"])
-                    totals[le] = totals.get(le, 0.0) + sample.value
-    return sorted(totals.items())
+        samples += await scrape(http, instance.http_url + "/metrics")
+    return histogram_buckets(samples, PROM_PUBLISH_LAG)
 
 
-def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
-    """Prometheus-style histogram_quantile: linear within the bucket that holds q."""
-    total = buckets[-1][1]
-    rank = q * total
-    lower_le, lower_count = 0.0, 0.0
-    for le, count in buckets:
-        if count >= rank:
-            if le == float("inf"):
-                return lower_le
-            inside = (rank - lower_count) / max(count - lower_count, 1e-9)
-            return lower_le + (le - lower_le) * inside
-        lower_le, lower_count = le, count
-    return lower_le
+def server_lag(buckets: list[tuple[float, float]]) -> dict[str, float]:
+    """p50 and p99 of the servers' own lag (whole run, both instances), in ms."""
+    return {
+        "server_lag_p50_ms": bucket_quantile(buckets, 0.5) * 1000,
+        "server_lag_p99_ms": bucket_quantile(buckets, 0.99) * 1000,
+    }
 
 
-def print_server_lag(buckets: list[tuple[float, float]]) -> None:
-    if not buckets or buckets[-1][1] == 0:
-        return
-    p50, p99 = (bucket_quantile(buckets, q) * 1000 for q in (0.5, 0.99))
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("broker", "published", "delivered", "expected", "p50 ms", "p99 ms",
+              "max ms", "server p50 ms", "server p99 ms")  # fmt: skip
+    keys = ("lag_p50_ms", "lag_p99_ms", "lag_max_ms", "server_lag_p50_ms",
+            "server_lag_p99_ms")  # fmt: skip
+    cells = [
+        [row["broker"], row["published"], row["delivered"], row["expected"]]
+        + [f"{row[key]:.1f}" for key in keys]
+        for row in rows
+    ]
+    print(format_table(header, cells))
     print(
-        f"{'':7s} server-side publish-to-fan-out (from /metrics, whole run, both "
-        f"instances): p50 {p50:.1f} ms  p99 {p99:.1f} ms",
-        flush=True,
+        "(lag = client receipt minus published_at, after a 1 s warm-up; server = "
+        "publish-to-fan-out from the servers' /metrics histogram, both instances)"
     )
 
 
@@ -298,10 +305,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--topics", type=int, default=100, help="logical topics")
     parser.add_argument("--seconds", type=float, default=10.0, help="publishing time")
     parser.add_argument("--brokers", default="memory,pubsub")
+    parser.add_argument("--quick", action="store_true", help="100 sockets, 2 s at 100/s")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--backend-publisher", metavar="PUBSUB_TOPIC", help=argparse.SUPPRESS
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.quick:
+        args.sockets, args.topics, args.rate, args.seconds = 100, 10, 100.0, 2.0
+    return args
 
 
 async def main() -> None:
@@ -309,22 +321,29 @@ async def main() -> None:
     if args.backend_publisher:
         await backend_publisher(args)
         return
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
-    emulator = Emulator()
-    await asyncio.to_thread(emulator.start)
-    os.environ.update(emulator.env)
-    print(
-        f"{args.sockets} sockets on 2 instances, {args.topics} topics, "
-        f"{args.rate:.0f} msg/s for {args.seconds:.0f} s "
-        f"({args.rate * args.sockets / args.topics:.0f} frames/s out in total)",
-        flush=True,
-    )
+    started, load_at_start = time.monotonic(), warn_if_busy()
+    raise_open_file_limit(ceiling=20_000)
+    children = Children()
+    rows = []
     try:
+        emulator = await PubSubEmulator.start(children)
+        os.environ.update(emulator.env)
+        print(
+            f"{args.sockets} sockets on 2 instances, {args.topics} topics, "
+            f"{args.rate:.0f} msg/s for {args.seconds:.0f} s "
+            f"({args.rate * args.sockets / args.topics:.0f} frames/s out in total)",
+            flush=True,
+        )
         for broker in args.brokers.split(","):
-            await run_broker(broker, args, emulator)
+            rows.append(await run_broker(broker, args, emulator))
     finally:
-        await asyncio.to_thread(emulator.close)
+        for process in children.processes:
+            await children.stop(process)
+    print_table(rows)
+    if args.json is not None:
+        figures = {"sockets": args.sockets, "topics": args.topics, "rate": args.rate,
+                   "publish_seconds": args.seconds, "brokers": rows}  # fmt: skip
+        write_json(args.json, figures, started, load_at_start)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import json
 import math
 import os
-import signal
 import statistics
 import sys
 import time
@@ -48,13 +45,20 @@ from typing import Any
 
 import aiohttp
 import psutil
+from _common import (
+    Children,
+    OtlpReceiver,
+    Target,
+    format_table,
+    ratio,
+    wait_listening,
+    warn_if_busy,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from wsharness.contract.protocol import WS_PATH, ClientType, ServerType, encode  # noqa: E402
-from wsharness.contract.tokens import mint  # noqa: E402
-from wsharness.localserver import free_port  # noqa: E402
+from wsharness.contract.protocol import WS_PATH, ClientType, ServerType, encode
+from wsharness.contract.tokens import mint
+from wsharness.localserver import free_port
 
 HERE = Path(__file__).resolve().parent
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
@@ -62,7 +66,6 @@ TOPIC = "bench"
 DATA = "x" * 100  # the notification: 100 bytes of data
 PEER_NAMES = ("ours", "ours-otel", "aiohttp", "websockets", "node-ws")
 EXTRA_PEERS = ("aiohttp-heartbeat",)  # diagnostics, only when asked for by --peers
-START_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 180.0
 HANDSHAKE_SETTLE_SECONDS = 1.0
 FANOUT_PAUSE_SECONDS = 0.2
@@ -70,63 +73,7 @@ SOCKETS_PER_PROCESS = 18_000  # under the hard limit of 20,000 open files
 STARTED = time.monotonic()
 
 
-# -- child processes ---------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this child when the benchmark dies, however it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class Children:
-    """Every process this run starts, so that all of them end, even on failure."""
-
-    def __init__(self) -> None:
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def start(
-        self, argv: list[str], env: dict[str, str] | None = None, stdin: bool = False
-    ) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-            cwd=ROOT,
-            preexec_fn=_die_with_parent,
-            limit=1 << 20,
-        )
-        self.processes.append(process)
-        return process
-
-    async def kill_all(self) -> None:
-        """SIGKILL whatever is still running and reap it (bounded)."""
-        for process in self.processes:
-            _kill(process)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(process.wait() for process in self.processes)), 10
-            )
-        self.processes.clear()
-
-
-def _kill(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-
-
-async def wait_listening(process: asyncio.subprocess.Process, what: str) -> None:
-    assert process.stdout is not None
-    async with asyncio.timeout(START_TIMEOUT):
-        while True:
-            line = await process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{what} exited before listening")
-            if b"listening" in line:
-                return
+# -- progress ----------------------------------------------------------------------
 
 
 def note(text: str) -> None:
@@ -531,24 +478,6 @@ async def measure_handshakes(
 # -- report ------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """One ratio the issue asks for."""
-
-    name: str
-    ratio: float
-    limit: float
-    at_most: bool
-
-    @property
-    def passed(self) -> bool:
-        return self.ratio <= self.limit if self.at_most else self.ratio >= self.limit
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ratio": self.ratio, "limit": self.limit,
-                "at_most": self.at_most, "pass": self.passed}  # fmt: skip
-
-
 def targets(results: dict[str, Figures]) -> list[Target]:
     """The issue's three ratios for each variant of ours, where both sides ran."""
     found: list[Target] = []
@@ -556,41 +485,41 @@ def targets(results: dict[str, Figures]) -> list[Target]:
     for name in ("ours", "ours-otel"):
         ours = results.get(name)
         if ours is not None and bare is not None:
-            memory = _ratio(ours.bytes_per_socket, bare.bytes_per_socket)
-            handshakes = _ratio(ours.handshakes_per_s, bare.handshakes_per_s)
+            memory = ratio(ours.bytes_per_socket, bare.bytes_per_socket)
+            handshakes = ratio(ours.handshakes_per_s, bare.handshakes_per_s)
             found.append(Target(f"{name} memory/socket vs aiohttp", memory, 1.25, True))
             found.append(Target(f"{name} handshakes/s vs aiohttp", handshakes, 0.9, False))
         if ours is not None and node is not None:
-            fanout = _ratio(ours.fanout_median_ms, node.fanout_median_ms)
+            fanout = ratio(ours.fanout_median_ms, node.fanout_median_ms)
             found.append(Target(f"{name} fan-out time vs node-ws", fanout, 1.0, True))
     return found
 
 
-def _ratio(ours: float, theirs: float) -> float:
-    return ours / theirs if theirs > 0 else float("nan")
-
-
 def print_table(results: dict[str, Figures], found: list[Target], sockets: int) -> None:
     header = ("peer", "KB/socket", "idle CPU", "fan-out ms", "(each round)", "CPU ms",
-              "handshakes/s", "CPU us")  # fmt: skip
-    print("\n{:<17} {:>9} {:>8} {:>10} {:>26} {:>7} {:>12} {:>7}".format(*header))
-    for name, figures in results.items():
-        rounds = " ".join(f"{ms:.0f}" for ms in figures.fanout_ms)
-        print(
-            f"{name:<17} {figures.bytes_per_socket / 1024:9.2f} "
-            f"{figures.idle_cpu_share:8.1%} {figures.fanout_median_ms:10.1f} {rounds:>26} "
-            f"{figures.fanout_cpu_median_ms:7.1f} {figures.handshakes_per_s:12.0f} "
-            f"{figures.handshake_cpu_median_us:7.0f}" + trouble(figures)
+              "handshakes/s", "CPU us", "")  # fmt: skip
+    rows = [
+        (
+            name,
+            f"{figures.bytes_per_socket / 1024:.2f}",
+            f"{figures.idle_cpu_share:.1%}",
+            f"{figures.fanout_median_ms:.1f}",
+            " ".join(f"{ms:.0f}" for ms in figures.fanout_ms),
+            f"{figures.fanout_cpu_median_ms:.1f}",
+            f"{figures.handshakes_per_s:.0f}",
+            f"{figures.handshake_cpu_median_us:.0f}",
+            trouble(figures),
         )
+        for name, figures in results.items()
+    ]
+    print("\n" + format_table(header, rows))
     print(
         f"({sockets} idle sockets; KB/socket = server RSS delta after the first heartbeat "
         "round; idle CPU = share of one core meanwhile; fan-out = publish to last "
         "receipt, median; CPU = server process CPU per fan-out / per handshake, median)\n"
     )
     for target in found:
-        relation = "<=" if target.at_most else ">="
-        verdict = "PASS" if target.passed else "MISS"
-        print(f"{verdict}  {target.name}: {target.ratio:.2f} ({relation} {target.limit})")
+        print(target.line())
 
 
 def trouble(figures: Figures) -> str:
@@ -602,7 +531,7 @@ def trouble(figures: Figures) -> str:
         notes.append(f"{missing} receipts missing")
     if figures.errors:
         notes.append(f"{len(figures.errors)} open errors, e.g. {figures.errors[0]}")
-    return f"  ({'; '.join(notes)})" if notes else ""
+    return f"({'; '.join(notes)})" if notes else ""
 
 
 # -- main ----------------------------------------------------------------------------
@@ -642,20 +571,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def start_otlp_sink(children: Children) -> str:
-    port = free_port()
-    argv = [sys.executable, str(HERE / "_peers" / "otlp_discard.py"), str(port)]
-    await wait_listening(await children.start(argv), "OTLP sink")
-    return f"http://127.0.0.1:{port}"
-
-
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
     """Each server in turn: idle memory and fan-outs; then handshakes, interleaved."""
     children = Children()
     results: dict[str, Figures] = {}
     servers: list[RunningPeer] = []
     try:
-        endpoint = await start_otlp_sink(children) if "ours-otel" in args.peers else None
+        sink = await OtlpReceiver.start(children) if "ours-otel" in args.peers else None
+        endpoint = sink.endpoint if sink is not None else None
         peers = make_peers(args.heartbeat, endpoint)
         workers = await Workers.start(children, args.workers)
         async with aiohttp.ClientSession() as http:
@@ -673,32 +596,22 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
-    load_at_start = os.getloadavg()
-    if load_at_start[0] > (os.cpu_count() or 1) / 2:
-        load = f"{load_at_start[0]:.1f} on {os.cpu_count()} CPUs"
-        print(f"warning: load average {load}: timings will be noisy", flush=True)
+    started, load_at_start = time.monotonic(), warn_if_busy()
     results = asyncio.run(run(args))
     found = targets(results)
     print_table(results, found, args.sockets)
     if args.json is not None:
         document = {
-            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "sockets": args.sockets,
             "handshake_sockets": args.handshakes,
             "rounds": args.rounds,
             "heartbeat_seconds": args.heartbeat,
             "workers": args.workers,
             "notification_data_bytes": len(DATA),
-            "cpus": os.cpu_count(),
-            "load_average_at_start": load_at_start,
-            "load_average_at_end": os.getloadavg(),
-            "seconds": time.monotonic() - started,
             "peers": {name: figures.as_json() for name, figures in results.items()},
             "targets": [target.as_json() for target in found],
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        write_json(args.json, document, started, load_at_start)
     return 0
 
 

@@ -7,7 +7,8 @@ metrics to an OTLP/HTTP receiver in a process of its own, in one run, alternatin
 order each round; prints the figures, each mode's cost relative to "off", and the
 issue's target (under 10% at ratio 0.1) as PASS or MISS.
 
-    .venv/bin/python benchmarks/telemetry_cost.py [--rounds 2] [--seconds 5]
+    .venv/bin/python benchmarks/telemetry_cost.py [--rounds 3] [--seconds 4] [--json F]
+    .venv/bin/python benchmarks/telemetry_cost.py --quick      # one short round, ~30 s
 
 Measured: echo round trips per second (client-bound on a small machine, so also the
 server's CPU microseconds per round trip, which is what telemetry adds to), and the
@@ -23,27 +24,32 @@ import argparse
 import asyncio
 import json
 import os
-import resource
-import signal
 import statistics
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import aiohttp
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
+from _common import (
+    Children,
+    OtlpReceiver,
+    Target,
+    format_table,
+    histogram_mean,
+    scrape,
+    warn_if_busy,
+    write_json,
+)
 
 from wsharness.contract import names
 from wsharness.contract.protocol import ClientType, ServerType
 from wsharness.contract.tokens import mint
 from wsharness.localserver import LocalServer
+from wsharness.openfiles import raise_open_file_limit
 
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
 ECHO_SOCKETS = 32
-SUBSCRIBERS = 400
-NOTIFICATIONS = 1000
 # After each phase the server gets this long to export what the phase recorded (the
 # batch processor exports at least every OTEL_BSP_SCHEDULE_DELAY, set below), so
 # that export counts against the phase that caused it.
@@ -68,27 +74,7 @@ class Figures:
     delivery_s: list[float] = field(default_factory=list)
 
 
-class SinkProcess:
-    """``python -m telemetry.otlp_sink`` in its own process, so decoding what the
-    server exports costs neither the server nor the load-generating client."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "wsharness.telemetry.otlp_sink"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.endpoint = str(json.loads(self.process.stdout.readline())["endpoint"])
-
-    def stop(self) -> int:
-        """Stop it; return how many spans it received."""
-        self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
-        return int(json.loads(output.strip().splitlines()[-1])["spans"])
-
-
-def mode_env(mode: str, sink: SinkProcess) -> dict[str, str]:
+def mode_env(mode: str, sink: OtlpReceiver) -> dict[str, str]:
     if mode == "off":
         return {}
     env = {
@@ -129,17 +115,8 @@ class Server:
         return float(times.user + times.system)
 
     async def fanout_mean_s(self, session: aiohttp.ClientSession) -> float:
-        async with session.get(self.local.http_url + "/metrics") as response:
-            text = await response.text()
-        values = {
-            sample.name: sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name.startswith(names.PROM_FANOUT_DURATION)
-        }
-        total = values.get(f"{names.PROM_FANOUT_DURATION}_sum", 0.0)
-        count = values.get(f"{names.PROM_FANOUT_DURATION}_count", 0.0)
-        return total / count if count else float("nan")
+        samples = await scrape(session, self.local.http_url + "/metrics")
+        return histogram_mean(samples, names.PROM_FANOUT_DURATION)
 
     def stop(self) -> None:
         self.local.stop()
@@ -196,13 +173,13 @@ async def drain(ws: aiohttp.ClientWebSocketResponse, expected: int) -> None:
 
 
 async def measure_fanout(
-    server: Server, session: aiohttp.ClientSession
+    server: Server, session: aiohttp.ClientSession, args: argparse.Namespace
 ) -> tuple[float, float, float]:
     """Mean fan-out duration (ms, the server's own histogram), server CPU per
     notification (ms, publish frame in to every frame out), and the time until every
     subscriber has every notification (s)."""
     subscribers = [
-        await connect(session, server.ws_url, f"sub{i}") for i in range(SUBSCRIBERS)
+        await connect(session, server.ws_url, f"sub{i}") for i in range(args.subscribers)
     ]
     subscribe = json.dumps({"type": ClientType.SUBSCRIBE.value, "topic": TOPIC})
     for ws in subscribers:
@@ -212,8 +189,8 @@ async def measure_fanout(
     await asyncio.sleep(SETTLE_S)  # the handshakes' spans leave before the count starts
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    receivers = [asyncio.create_task(drain(ws, NOTIFICATIONS)) for ws in subscribers]
-    for n in range(NOTIFICATIONS):
+    receivers = [asyncio.create_task(drain(ws, args.notifications)) for ws in subscribers]
+    for n in range(args.notifications):
         frame = {"type": ClientType.PUBLISH.value, "topic": TOPIC, "data": {"n": n}}
         await publisher.send_str(json.dumps(frame))
     await asyncio.gather(*receivers)
@@ -221,18 +198,21 @@ async def measure_fanout(
     for ws in [*subscribers, publisher]:
         await ws.close()
     await asyncio.sleep(SETTLE_S)
-    cpu_ms = (server.cpu_seconds() - cpu_before) / NOTIFICATIONS * 1000
+    cpu_ms = (server.cpu_seconds() - cpu_before) / args.notifications * 1000
     mean_fanout = await server.fanout_mean_s(session)
     return mean_fanout * 1000, cpu_ms, delivery
 
 
-async def run_mode(mode: str, sink: SinkProcess, seconds: float, figures: Figures) -> None:
+async def run_mode(
+    mode: str, sink: OtlpReceiver, args: argparse.Namespace, figures: Figures
+) -> None:
     server = Server(mode_env(mode, sink))
     try:
         connector = aiohttp.TCPConnector(limit=0)  # every socket stays open
         async with aiohttp.ClientSession(connector=connector) as session:
-            rate, cpu_us = await measure_echo(server, session, seconds)
-            fanout_ms, fanout_cpu_ms, delivery_s = await measure_fanout(server, session)
+            rate, cpu_us = await measure_echo(server, session, args.seconds)
+            fanout = await measure_fanout(server, session, args)
+            fanout_ms, fanout_cpu_ms, delivery_s = fanout
     finally:
         server.stop()
     figures.echoes_per_s.append(rate)
@@ -264,45 +244,90 @@ def cost(figures: Figures, base: Figures, attribute: str, more_is_better: bool) 
     return 1 - ours / theirs if more_is_better else ours / theirs - 1
 
 
-def report(results: dict[str, Figures], spans: int) -> None:
+def targets(results: dict[str, Figures]) -> list[Target]:
+    """The issue's target for each figure: under 10% cost at ratio 0.1."""
     base = results["off"]
-    print("\nmedian over rounds (cost relative to telemetry off):")
-    print(f"{'mode':<20}" + "".join(f" {title:>14} {'cost':>7}" for title, *_ in COLUMNS))
-    for mode, figures in results.items():
-        cells = [
-            f" {statistics.median(getattr(figures, attribute)):14.3f}"
-            f" {cost(figures, base, attribute, better):+7.1%}"
+    return [
+        Target(
+            f"{RATIO}: {title} cost",
+            cost(results[RATIO], base, attribute, better),
+            TARGET_COST,
+            at_most=True,
+            percent=True,
+        )
+        for title, attribute, better in COLUMNS
+    ]
+
+
+def report(results: dict[str, Figures], found: list[Target], spans: int) -> None:
+    base = results["off"]
+    header = ["mode"] + [cell for title, *_ in COLUMNS for cell in (title, "cost")]
+    rows = [
+        [mode]
+        + [
+            cell
             for _title, attribute, better in COLUMNS
+            for cell in (
+                f"{statistics.median(getattr(figures, attribute)):.3f}",
+                f"{cost(figures, base, attribute, better):+.1%}",
+            )
         ]
-        print(f"{mode:<20}" + "".join(cells))
+        for mode, figures in results.items()
+    ]
+    print("\nmedian over rounds (cost relative to telemetry off):")
+    print(format_table(header, rows))
     print(f"\nspans received by the OTLP receiver process: {spans}")
-    for title, attribute, better in COLUMNS:
-        found = cost(results[RATIO], base, attribute, better)
-        verdict = "PASS" if found < TARGET_COST else "MISS"
-        print(f"{verdict}  {RATIO}: {title} cost {found:+.1%} (target < {TARGET_COST:.0%})")
+    for target in found:
+        print(target.line())
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0, help="echo phase length")
+    parser.add_argument("--subscribers", type=int, default=400, help="fan-out sockets")
+    parser.add_argument("--notifications", type=int, default=1000, help="per fan-out phase")
+    parser.add_argument("--quick", action="store_true", help="one short round (~30 s)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.subscribers, args.notifications = 1, 1.0, 50, 100
+    return args
+
+
+async def main() -> None:
+    args = parse_args()
+    started, load_at_start = time.monotonic(), warn_if_busy()
     for key in [key for key in os.environ if key.startswith("OTEL_")]:
         del os.environ[key]  # "off" means off, whatever the calling shell exports
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
+    raise_open_file_limit(ceiling=20_000)
     modes = ["off", RATIO, NO_BUDGET, "always_on"]
     results = {mode: Figures() for mode in modes}
-    sink = SinkProcess()
+    children = Children()
     try:
+        sink = await OtlpReceiver.start(children, count_spans=True)
         for round_number in range(args.rounds):
             print(f"round {round_number + 1}/{args.rounds}", flush=True)
             order = modes if round_number % 2 == 0 else list(reversed(modes))
             for mode in order:
-                await run_mode(mode, sink, args.seconds, results[mode])
+                await run_mode(mode, sink, args, results[mode])
+        spans = await sink.stop()
     finally:
-        spans = sink.stop()
-    report(results, spans)
+        await children.kill_all()
+    found = targets(results)
+    report(results, found, spans)
+    if args.json is not None:
+        figures = {
+            "rounds": args.rounds,
+            "echo_seconds": args.seconds,
+            "echo_sockets": ECHO_SOCKETS,
+            "subscribers": args.subscribers,
+            "notifications": args.notifications,
+            "spans_received": spans,
+            "modes": {mode: asdict(figures) for mode, figures in results.items()},
+            "targets": [target.as_json() for target in found],
+        }
+        write_json(args.json, figures, started, load_at_start)
 
 
 if __name__ == "__main__":
