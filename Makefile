@@ -3,10 +3,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+CHECK_TREE := build/check
 SYSTEM_TOOLS := chromium nginx prometheus promtool docker-compose java
 APT_PACKAGES := chromium nginx prometheus docker-compose default-jre-headless
 
-.PHONY: install system-deps demo test lint format clean
+.PHONY: install system-deps demo test lint check-tree format clean
 
 install: $(STAMP)
 
@@ -30,9 +31,22 @@ system-deps:
 demo: install
 	$(PY) -m wsharness.demo
 
-lint: install
+# ruff; mypy (strict on the contract and the cores, see pyproject.toml); the import
+# contracts (layers, no cycles).  mypy and import-linter read the package through
+# $(CHECK_TREE), links that put server/ and telemetry/ where the package has them.
+lint: install check-tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(CHECK_TREE)/wsharness tests benchmarks loadtests
+	cd $(CHECK_TREE) && $(abspath $(VENV))/bin/lint-imports $(CURDIR)/pyproject.toml
+
+check-tree:
+	@rm -rf $(CHECK_TREE) && mkdir -p $(CHECK_TREE)/wsharness
+	@for entry in wsharness/*; do \
+	  [ "$${entry##*/}" = __pycache__ ] || ln -s "$(CURDIR)/$$entry" $(CHECK_TREE)/wsharness/; \
+	done
+	@ln -s "$(CURDIR)/server" $(CHECK_TREE)/wsharness/server
+	@ln -s "$(CURDIR)/telemetry" $(CHECK_TREE)/wsharness/telemetry
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -97,12 +97,8 @@ class Server:
     """``wsharness serve`` (the shared :class:`LocalServer`) with OTEL_* variables."""
 
     def __init__(self, otel_env: dict[str, str]) -> None:
-        self.local = LocalServer(
-            SECRET,
-            WSH_RATE_LIMIT_PER_SECOND="1000000",
-            WSH_RATE_LIMIT_BURST="1000000",
-            **otel_env,
-        ).start()
+        limits = {"WSH_RATE_LIMIT_PER_SECOND": "1000000", "WSH_RATE_LIMIT_BURST": "1000000"}
+        self.local = LocalServer(SECRET, **limits, **otel_env).start()
         assert self.local.process is not None
         self.psutil = psutil.Process(self.local.process.pid)
 

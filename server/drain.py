@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from wsharness.contract.protocol import CloseCode
 
@@ -20,7 +20,10 @@ class Closable(Protocol):
     async def wait_closed(self) -> None: ...
 
 
-def batches(items: Sequence[Closable], count: int) -> list[Sequence[Closable]]:
+Item = TypeVar("Item")
+
+
+def batches(items: Sequence[Item], count: int) -> list[Sequence[Item]]:
     """Split ``items`` into at most ``count`` batches of near-equal size."""
     if not items:
         return []

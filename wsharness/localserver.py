@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,9 +34,11 @@ class LocalServer:
         self,
         secret: str,
         port: int | None = None,
-        log_path: Path | None = None,
+        /,
+        log_path: Path | str | None = None,
         **env: str,
     ) -> None:
+        """``env`` is added to this process's environment (``WSH_*``, ``OTEL_*``)."""
         self.port = port or free_port()
         self.env = {
             **os.environ,
@@ -44,7 +46,7 @@ class LocalServer:
             "WSH_PORT": str(self.port),
             **env,
         }
-        self.log_path = log_path or Path(f"/tmp/wsharness-server-{self.port}.log")
+        self.log_path = Path(log_path or f"/tmp/wsharness-server-{self.port}.log")
         self.process: subprocess.Popen[bytes] | None = None
         self.ready_url = f"{self.http_url}/readyz"
         self.ssl_context: ssl.SSLContext | None = None
@@ -57,7 +59,7 @@ class LocalServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 15.0) -> LocalServer:
+    def start(self, timeout: float = 15.0) -> Self:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "wsharness.cli", "serve"],

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from wsharness.openfiles import raise_open_file_limit
 
-SOCKETS = web.AppKey("sockets", set)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 HEARTBEAT = web.AppKey("heartbeat", float)
 
 
@@ -37,7 +37,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def broadcast(request: web.Request) -> web.Response:
     text = await request.text()
-    sockets = list(request.app[SOCKETS])
+    sockets: list[web.WebSocketResponse] = [*request.app[SOCKETS]]
     for ws in sockets:
         await ws.send_str(text)
     return web.Response(text=str(len(sockets)))

@@ -50,6 +50,7 @@ class EchoServer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def handle(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
         self.traceparents.append(connection.request.headers.get("traceparent"))
         for message in connection:
             connection.send(message)

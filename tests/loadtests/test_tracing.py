@@ -38,6 +38,7 @@ def test_with_an_sdk_provider_the_header_is_the_client_span_context() -> None:
     (finished,) = exporter.get_finished_spans()
     assert finished.name == SPAN_CLIENT_PREFIX + "connect"
     context = finished.get_span_context()
+    assert context is not None
     flags = int(context.trace_flags)
     assert flags & 1  # sampled
     assert header == f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}"
@@ -70,6 +71,7 @@ def test_recorded_span_links_to_the_carried_traceparent_and_has_no_parent() -> N
         int("ab" * 16, 16),
         int("cd" * 8, 16),
     )
+    assert span.end_time is not None and span.start_time is not None
     assert abs((span.end_time - span.start_time) - 12_500_000) < 1_000
 
 

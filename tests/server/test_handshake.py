@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from tests.support.clients import open_socket, receive
 from tests.support.servers import SECRET, RunningServer, token
@@ -57,7 +58,7 @@ async def test_origin_outside_allow_list_is_403(make_server) -> None:  # type: i
     async with connect(
         running.ws_url,
         additional_headers={"Authorization": auth},
-        origin="https://app.example",
+        origin=Origin("https://app.example"),
     ) as ws:
         assert (await receive(ws))["type"] == "welcome"
 

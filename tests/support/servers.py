@@ -99,7 +99,7 @@ async def wait_until(
 class ServerProcess(LocalServer):
     """``wsharness serve`` in a subprocess with the tests' secret."""
 
-    def __init__(self, port: int | None = None, **env: str) -> None:
+    def __init__(self, port: int | None = None, /, **env: str) -> None:
         super().__init__(SECRET, port, **env)
 
     def metric(self, name: str, **labels: str) -> float:

@@ -11,6 +11,7 @@ import fnmatch
 import functools
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -92,7 +93,7 @@ class TokenVerifier:
             raise InvalidToken("token expired")
         return _identity(claims)
 
-    def _key_for(self, token: str) -> object:
+    def _key_for(self, token: str) -> Any:  # a str secret or PEM, or a JWKS key object
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token).key
         return self._public_key or self._secret
