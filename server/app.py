@@ -23,7 +23,7 @@ from wsharness.contract.clock import now_ms_int
 from wsharness.contract.notification import Notification
 from wsharness.contract.protocol import WS_PATH, ServerType
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import handshake
+from wsharness.server import handshake, headguard
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
@@ -70,7 +70,7 @@ class Server:
             draining=self.draining,
         )
         refusal = (
-            handshake.check_websocket_request(request.method, headers)
+            handshake.check_websocket_request(request.method, headers, request.version)
             or handshake.check_capacity(capacity)
             or handshake.check_origin(headers.get("Origin"), self.settings.allowed_origins)
         )
@@ -254,6 +254,11 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
     server = Server(settings, broker or make_broker(settings, telemetry), telemetry)
     app = web.Application()
     app[SERVER_KEY] = server
+    app[headguard.GUARD_KEY] = headguard.HeadGuard(
+        settings.header_timeout_seconds,
+        settings.max_pending_connections,
+        server.telemetry.meter_provider,
+    )
     app.router.add_get(WS_PATH, websocket_handler)
     app.router.add_post("/publish", publish_handler)
     app.router.add_get("/healthz", healthz)
@@ -299,7 +304,7 @@ async def serve_until_signalled(settings: Settings) -> None:
         app, handle_signals=False, shutdown_timeout=settings.drain_seconds
     )
     await runner.setup()
-    site = web.TCPSite(
+    site = headguard.GuardedSite(
         runner,
         settings.host,
         settings.port,
