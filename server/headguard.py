@@ -41,6 +41,9 @@ MALFORMED = "malformed"
 REASONS = (HEADER_TIMEOUT, PENDING_LIMIT, MALFORMED)
 
 LOG_INTERVAL_SECONDS = 10.0
+# After a refusal: how long the peer may keep sending before the socket is aborted.
+# Closing at once with its bytes unread would send a reset that can destroy the answer.
+LINGER_SECONDS = 1.0
 TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
@@ -122,7 +125,7 @@ GUARD_KEY = web.AppKey("head_guard", HeadGuard)
 class GuardedConnection(asyncio.Protocol):
     """Stands in front of aiohttp's protocol until the request head is complete."""
 
-    __slots__ = ("_tail", "_timer", "guard", "inner", "transport")
+    __slots__ = ("_refused", "_tail", "_timer", "guard", "inner", "transport")
 
     def __init__(self, guard: HeadGuard, inner: asyncio.Protocol) -> None:
         self.guard = guard
@@ -130,6 +133,7 @@ class GuardedConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""  # the last bytes seen, for a head end split across reads
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -140,6 +144,8 @@ class GuardedConnection(asyncio.Protocol):
         self._timer = loop.call_later(self.guard.timeout_seconds, self._expire)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: read and drop
         seen = self._tail + data
         if any(end in seen for end in HEAD_ENDS):
             self._step_out()
@@ -161,13 +167,23 @@ class GuardedConnection(asyncio.Protocol):
         self.inner.connection_lost(exc)
 
     def refuse(self, reason: str, response: bytes) -> None:
-        """Answer ``response`` and close: the head did not arrive in time or room."""
+        """Answer ``response`` and close: the head did not arrive in time or room.
+
+        A lingering close, as nginx does: send the answer and a FIN, drop whatever the
+        peer still sends, abort after :data:`LINGER_SECONDS` (or when the peer closes).
+        """
         self._stop_waiting()
+        self._refused = True
         self.guard.count(reason)
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(response)
+        if transport is None or transport.is_closing():
+            return
+        transport.write(response)
+        if not transport.can_write_eof():
             transport.close()
+            return
+        transport.write_eof()
+        self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
 
     def _expire(self) -> None:
         self._timer = None
@@ -265,12 +281,13 @@ class GuardedSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        tls_timeout = {"ssl_handshake_timeout": self._guard.timeout_seconds}
         self._server = await asyncio.get_running_loop().create_server(
             self._guard.wrap(server),
             self._host,
             self._port,
             ssl=self._ssl_context,
             backlog=self._backlog,
-            **(tls_timeout if self._ssl_context else {}),
+            ssl_handshake_timeout=self._guard.timeout_seconds
+            if self._ssl_context
+            else None,
         )
