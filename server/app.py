@@ -23,7 +23,7 @@ from wsharness.contract.clock import now_ms_int
 from wsharness.contract.notification import Notification
 from wsharness.contract.protocol import WS_PATH, ServerType
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import handshake, headguard
+from wsharness.server import handshake, headguard, jwks
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
@@ -50,6 +50,9 @@ class Server:
             secret=settings.jwt_secret,
             public_key=settings.jwt_public_key,
             jwks_url=settings.jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            cache_size=settings.token_cache_size,
         )
         self.hub: Hub[Connection] = Hub(settings.history_size, settings.history_seconds)
         self.connections: set[Connection] = set()
@@ -140,6 +143,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     server = request.app[SERVER_KEY]
     span = spans.start_handshake(request.headers, request.remote)
     decision = server.admit(request)
+    if isinstance(decision, Refusal) and decision.reason == handshake.UNKNOWN_KEY:
+        decision = await jwks.retry_with_fresh_keys(
+            request.app, lambda: server.admit(request)
+        )
     if isinstance(decision, Refusal):
         server.metrics.handshake(decision.reason)
         spans.finish_handshake(span, decision.reason, decision.status, decision.message)
@@ -183,6 +190,13 @@ async def publish_handler(request: web.Request) -> web.Response:
     identity = handshake.authenticate(
         handshake.bearer_token(request.headers, {}), server.verifier
     )
+    if isinstance(identity, Refusal) and identity.reason == handshake.UNKNOWN_KEY:
+        identity = await jwks.retry_with_fresh_keys(
+            request.app,
+            lambda: handshake.authenticate(
+                handshake.bearer_token(request.headers, {}), server.verifier
+            ),
+        )
     if isinstance(identity, Refusal):
         return refusal_response(identity)
     if not identity.can_publish:
@@ -257,6 +271,13 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
     app[headguard.GUARD_KEY] = headguard.HeadGuard(
         settings.header_timeout_seconds,
         settings.max_pending_connections,
+        server.telemetry.meter_provider,
+    )
+    jwks.install(
+        app,
+        server.verifier,
+        settings.jwks_refresh_seconds,
+        settings.jwks_refetch_seconds,
         server.telemetry.meter_provider,
     )
     app.router.add_get(WS_PATH, websocket_handler)

@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from wsharness.contract.tokens import Identity, InvalidToken, TokenVerifier
+from wsharness.contract.tokens import Identity, InvalidToken, TokenVerifier, UnknownKey
 
 SUPPORTED_VERSION = "13"
 KEY_BYTES = 16  # Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 section 4.1)
@@ -111,12 +111,18 @@ def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | 
 
 
 def authenticate(token: str | None, verifier: TokenVerifier) -> Identity | Refusal:
-    """401 for a missing, invalid or expired token; the identity otherwise."""
+    """401 for a missing, invalid or expired token; the identity otherwise.
+
+    A token signed with a key the verifier does not know yet is refused as
+    :data:`UNKNOWN_KEY`: the shell may refetch the JWKS and try once more.
+    """
     if token is None:
         return Refusal(
             401, "unauthorized", "missing token (Authorization: Bearer or ?access_token=)"
         )
     try:
         return verifier.verify(token)
+    except UnknownKey as exc:
+        return Refusal(401, UNKNOWN_KEY, str(exc))
     except InvalidToken as exc:
         return Refusal(401, "unauthorized", str(exc))

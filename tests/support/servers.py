@@ -78,7 +78,7 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 async def start_server(
     broker_object: Broker | None = None, **overrides: Any
 ) -> RunningServer:
-    settings = Settings(jwt_secret=SECRET, port=free_port(), **overrides)
+    settings = Settings(**{"jwt_secret": SECRET, "port": free_port(), **overrides})
     app = build_app(settings, broker_object)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
     await runner.setup()

@@ -108,3 +108,8 @@ PROM_HTTP_REFUSED = "wsh_http_refused_total"
 # Connections accepted whose request head has not arrived yet.
 METRIC_PENDING_CONNECTIONS = "wsh_pending_connections"
 PROM_PENDING_CONNECTIONS = "wsh_pending_connections"
+# JWKS fetches by outcome: "ok", "failed" (endpoint slow, down or serving no usable
+# key: the cached keys keep serving), "rate_limited" (an early refetch for an unknown
+# key id not made: one ran within --jwks-refetch-seconds).
+METRIC_JWKS_FETCHES = "wsh_jwks_fetches"
+PROM_JWKS_FETCHES = "wsh_jwks_fetches_total"
