@@ -23,7 +23,7 @@ from wsharness.contract.clock import now_ms_int
 from wsharness.contract.notification import Notification
 from wsharness.contract.protocol import WS_PATH, ServerType
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import handshake, headguard, jwks
+from wsharness.server import deflate, handshake, headguard, jwks
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
@@ -273,6 +273,7 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
         settings.max_pending_connections,
         server.telemetry.meter_provider,
     )
+    deflate.install(app, settings.compress)
     jwks.install(
         app,
         server.verifier,
