@@ -288,8 +288,12 @@ class Workers:
         group: str,
         subscribe: bool,
         concurrency: int,
+        reuse_tokens: bool = False,
     ) -> dict[str, Any]:
-        """Open ``total`` sockets to one server, shared out over the workers."""
+        """Open ``total`` sockets to one server, shared out over the workers.
+
+        With ``reuse_tokens`` each socket presents the token it had the last time it
+        opened in ``group`` (a reconnect), else a fresh one."""
         peer = running.peer
         commands = [
             {
@@ -304,6 +308,7 @@ class Workers:
                 "secret": SECRET if peer.needs_token else None,
                 "sub_prefix": f"{group}-w{index}",
                 "subscribe": peer.subscribe if subscribe else None,
+                "reuse_tokens": reuse_tokens,
                 "timeout": COMMAND_TIMEOUT - 10,
             }
             for index, share in enumerate(_split(total, len(self.workers)))

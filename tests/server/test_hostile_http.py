@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.support.clients import open_socket, receive, subscribe
-from tests.support.servers import RunningServer, token, wait_until
+from tests.support.servers import RunningServer, ServerProcess, token, wait_until
 from wsharness.contract import names
 
 REFUSED = names.PROM_HTTP_REFUSED
@@ -214,3 +214,16 @@ async def test_malformed_heads_are_counted_and_logged_as_one_line(
     assert "malformed HTTP request from 127.0.0.1" in lines[0].getMessage()
     assert "\n" not in lines[0].getMessage()
     await assert_service_unharmed(server)
+
+
+async def test_wsharness_serve_times_heads_out_too() -> None:
+    """The command's own listener (not only the test harness's) carries the guard."""
+    process = ServerProcess(WSH_HEADER_TIMEOUT_SECONDS="0.5").start()
+    try:
+        peer = SlowPeer(process.port)
+        await peer.start(interval=0.1)
+        await asyncio.wait_for(peer.closed.wait(), 10)
+        assert peer.answer.startswith(b"HTTP/1.1 408 "), peer.answer
+        assert process.metric(REFUSED, reason="header_timeout") == 1
+    finally:
+        process.stop()
