@@ -249,3 +249,22 @@ async def test_jwks_down_keeps_serving_with_cached_keys(
     await assert_unharmed(running, key_a)
     status, body = await refusal(running, SigningKey("unknown").token())
     assert status == 401 and "unknown signing key" in body["message"]
+
+
+async def test_a_pem_public_key_verifies_rs256_and_es256(make_server: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    rsa_key = SigningKey("unused")
+    ec_private = ec.generate_private_key(ec.SECP256R1())
+    for private, algorithm in ((rsa_key.private, "RS256"), (ec_private, "ES256")):
+        pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        running = await make_server(jwt_secret=None, jwt_public_key=pem.decode())
+        good = jwt.encode({"sub": "pem", "exp": time.time() + 60}, private, algorithm)
+        ws = await open_with(running, good)
+        await ws.close()
+        status, body = await refusal(running, SigningKey("other").token())
+        expected = "bad token signature" if algorithm == "RS256" else "does not match"
+        assert status == 401 and expected in body["message"], body

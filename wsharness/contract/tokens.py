@@ -11,6 +11,7 @@ spares a reconnect storm the signature checks it already did.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import functools
 import hashlib
@@ -88,7 +89,7 @@ class KeySet:
                 jwk = jwt.PyJWK(entry)
             except jwt.PyJWTError:
                 continue  # a key type or algorithm we cannot use: not ours to check
-            keys[str(entry.get("kid", ""))] = jwk.key
+            keys[str(entry.get("kid", ""))] = jwk  # parsed once: PyJWT skips its checks
         return cls(keys)
 
     def key_for(self, kid: str | None) -> Any:
@@ -104,7 +105,8 @@ class KeySet:
 
     def same_keys(self, other: KeySet) -> bool:
         return self.keys.keys() == other.keys.keys() and all(
-            _key_bytes(self.keys[kid]) == _key_bytes(other.keys[kid]) for kid in self.keys
+            _key_bytes(_raw(self.keys[kid])) == _key_bytes(_raw(other.keys[kid]))
+            for kid in self.keys
         )
 
 
@@ -174,6 +176,7 @@ class TokenVerifier:
             raise ValueError("set WSH_JWT_SECRET, WSH_JWT_PUBLIC_KEY or WSH_JWKS_URL")
         self._secret = secret
         self._public_key = public_key
+        self._key = _prepared(secret, public_key)  # parsed once, not per token
         self.jwks_url = jwks_url
         self.key_set: KeySet | None = KeySet() if jwks_url else None
         self._leeway = leeway
@@ -212,6 +215,8 @@ class TokenVerifier:
             )
         except InvalidToken:
             raise
+        except TypeError:  # PyJWT, for a token whose alg does not fit the key's type
+            raise InvalidToken("token algorithm does not match the server's key") from None
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken(self._describe(exc)) from None
         if now is not None and claims["exp"] <= now - self._leeway:
@@ -225,7 +230,7 @@ class TokenVerifier:
             except jwt.PyJWTError as exc:
                 raise InvalidToken(f"invalid token: {exc}") from None
             return self.key_set.key_for(kid if isinstance(kid, str) else None)
-        return self._public_key or self._secret
+        return self._key
 
     def _algorithms(self) -> list[str]:
         if self._secret and not (self._public_key or self.key_set is not None):
@@ -240,6 +245,26 @@ class TokenVerifier:
         if isinstance(exc, jwt.InvalidIssuerError):
             return f"token issuer is not {self.issuer!r}"
         return _describe(exc)
+
+
+def _prepared(secret: str | None, public_key: str | None) -> Any:
+    """The verification key parsed once (PyJWT would parse a PEM or vet a secret on
+    every token): a PyJWK for the secret, a key object for the PEM."""
+    if public_key:
+        for name in ("RS256", "ES256"):
+            try:
+                return jwt.get_algorithm_by_name(name).prepare_key(public_key)
+            except (jwt.PyJWTError, ValueError):
+                continue
+        return public_key  # let decode say what is wrong with it, token by token
+    if secret:
+        encoded = base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()
+        return jwt.PyJWK({"kty": "oct", "k": encoded}, algorithm="HS256")
+    return None
+
+
+def _raw(key: Any) -> Any:
+    return key.key if isinstance(key, jwt.PyJWK) else key
 
 
 def _key_bytes(key: Any) -> bytes:
