@@ -8,7 +8,8 @@ never sees them.  This module compresses those ready frames instead:
   handshake says so (``server_no_context_takeover``, added to aiohttp's answer by
   :func:`advertise_no_context_takeover`);  so one compressed frame is valid on every
   socket that negotiated the extension, and a fan-out compresses a notification once,
-  however many sockets receive it (the last frame compressed is remembered);
+  however many sockets receive it (recent frames compressed are remembered, so a
+  replay of the history to many resuming sockets is compressed once too);
 - one compressor per window size for the whole process, none per socket: a socket
   costs no compression memory;
 - messages under :data:`MIN_PAYLOAD_BYTES`, or that would not shrink, go out
@@ -20,11 +21,13 @@ Control frames are never compressed.  Decompressing what clients send stays aioh
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import hdrs, web
 
 MIN_PAYLOAD_BYTES = 128
+RECENT_FRAMES = 256  # compressed frames remembered, by the identity of their original
 LEVEL = 6  # zlib's default
 MEM_LEVEL = 8
 FIN, RSV1 = 0x80, 0x40
@@ -34,23 +37,32 @@ NO_CONTEXT_TAKEOVER = "server_no_context_takeover"
 
 
 class Deflater:
-    """Compresses complete unmasked server frames for one window size."""
+    """Compresses complete unmasked server frames for one window size.
 
-    __slots__ = ("_compressor", "_last_in", "_last_out", "compressed", "wbits")
+    Remembers the last :data:`RECENT_FRAMES` frames it compressed, by identity: a
+    fan-out hands the same frame object to every socket, and a reconnect storm
+    replays the same history entries to many sockets.
+    """
+
+    __slots__ = ("_compressor", "_recent", "compressed", "wbits")
 
     def __init__(self, wbits: int) -> None:
         self.wbits = wbits
         self._compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -wbits, MEM_LEVEL)
-        self._last_in: bytes | None = None
-        self._last_out = b""
-        self.compressed = 0  # messages compressed (not counting repeats of the last)
+        # id(frame) -> (frame, what goes out); the frame is held so its id stays its own.
+        self._recent: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+        self.compressed = 0  # messages compressed (not counting frames remembered)
 
     def __call__(self, frame: bytes) -> bytes:
         """The frame as it goes out on a deflate socket: compressed, or unchanged."""
-        if frame is self._last_in:  # the same notification, to the next socket
-            return self._last_out
+        recent = self._recent.get(id(frame))
+        if recent is not None and recent[0] is frame:
+            return recent[1]
         deflated = self._deflate(frame)
-        self._last_in, self._last_out = frame, deflated
+        if deflated is not frame:
+            self._recent[id(frame)] = (frame, deflated)
+            if len(self._recent) > RECENT_FRAMES:
+                self._recent.popitem(last=False)
         return deflated
 
     def _deflate(self, frame: bytes) -> bytes:

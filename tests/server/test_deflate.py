@@ -245,3 +245,26 @@ async def test_a_smaller_window_offer_gets_a_deflater_of_its_own(
     await ws.close()
     assert tap.streams[0].compressed()
     assert 10 in deflate.shared_deflaters()
+
+
+async def test_a_replay_to_many_resuming_sockets_is_compressed_once(
+    compressing: tuple[RunningServer, FrameTap],
+) -> None:
+    running, tap = compressing
+    first = await open_via(tap, "first")
+    await subscribe(first, "parcels")
+    await running.server.publish("parcels", {"n": 0}, {})
+    cursor = (await receive(first))["id"]
+    await running.server.publish("parcels", BIG, {})
+    assert (await receive(first))["data"] == BIG
+    deflater = deflate.shared_deflaters()[15]
+    compressed_before = deflater.compressed
+    for n in range(3):  # three clients come back and resume from the same cursor
+        ws = await open_via(tap, f"resumer-{n}")
+        reply = await subscribe(ws, "parcels", since=cursor)
+        assert reply["recovered"] is True and reply["replayed"] == 1
+        assert (await receive(ws))["data"] == BIG
+        await ws.close()
+    assert deflater.compressed == compressed_before  # served from what was compressed
+    assert all(stream.compressed() for stream in tap.streams)
+    await first.close()
