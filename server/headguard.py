@@ -51,13 +51,16 @@ EVICTED_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
     b"Content-Length: 0\r\n\r\n"
 )
-HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
 
 log = logging.getLogger("wsharness.server.http")
 
 
 class HeadGuard:
-    """The deadline and the bound for request heads, and what they refused."""
+    """The deadline and the bound for request heads, and what they refused.
+
+    Connections wait in accept order, which is also deadline order (one timeout for
+    all), so a single timer, set for the oldest one's deadline, serves them all.
+    """
 
     def __init__(
         self,
@@ -68,9 +71,11 @@ class HeadGuard:
         self.timeout_seconds = timeout_seconds
         self.max_pending = max(max_pending, 1)
         self.refused: dict[str, int] = dict.fromkeys(REASONS, 0)
-        # Insertion-ordered, so the first key is the connection waiting longest.
-        self.pending: dict[GuardedConnection, None] = {}
+        # Insertion-ordered: the first key is the connection waiting longest.
+        self.pending: dict[GuardedConnection, float] = {}  # -> its deadline (loop time)
         self.malformed_log = RateLimitedLog(log, LOG_INTERVAL_SECONDS)
+        self._logger: HeadErrorLogger | None = None
+        self._timer: asyncio.TimerHandle | None = None
         if meter_provider is not None:
             self._register(meter_provider)
 
@@ -79,7 +84,9 @@ class HeadGuard:
 
         def guarded() -> asyncio.Protocol:
             inner = factory()
-            inner.logger = HeadErrorLogger(inner.logger, self)
+            if self._logger is None:  # aiohttp gives every connection the same logger
+                self._logger = HeadErrorLogger(inner.logger, self)
+            inner.logger = self._logger
             return GuardedConnection(self, inner)
 
         return guarded
@@ -89,10 +96,30 @@ class HeadGuard:
         while len(self.pending) >= self.max_pending:
             oldest = next(iter(self.pending))
             oldest.refuse(PENDING_LIMIT, EVICTED_RESPONSE)
-        self.pending[connection] = None
+        loop = asyncio.get_running_loop()
+        self.pending[connection] = loop.time() + self.timeout_seconds
+        if self._timer is None:
+            self._timer = loop.call_at(self.pending[connection], self._expire)
 
     def done_waiting(self, connection: GuardedConnection) -> None:
         self.pending.pop(connection, None)
+
+    def _expire(self) -> None:
+        """Refuse every connection past its deadline; wake again for the next one."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self.pending:
+            oldest, deadline = next(iter(self.pending.items()))
+            if deadline > now:
+                self._timer = loop.call_at(deadline, self._expire)
+                return
+            oldest.refuse(HEADER_TIMEOUT, TIMEOUT_RESPONSE)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def count(self, reason: str) -> None:
         self.refused[reason] += 1
@@ -125,13 +152,13 @@ GUARD_KEY = web.AppKey("head_guard", HeadGuard)
 class GuardedConnection(asyncio.Protocol):
     """Stands in front of aiohttp's protocol until the request head is complete."""
 
-    __slots__ = ("_refused", "_tail", "_timer", "guard", "inner", "transport")
+    __slots__ = ("_linger", "_refused", "_tail", "guard", "inner", "transport")
 
     def __init__(self, guard: HeadGuard, inner: asyncio.Protocol) -> None:
         self.guard = guard
         self.inner = inner
         self.transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self._tail = b""  # the last bytes seen, for a head end split across reads
         self._refused = False
 
@@ -140,14 +167,12 @@ class GuardedConnection(asyncio.Protocol):
         self.transport = transport
         self.guard.waiting(self)
         self.inner.connection_made(transport)
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.guard.timeout_seconds, self._expire)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering: read and drop
         seen = self._tail + data
-        if any(end in seen for end in HEAD_ENDS):
+        if b"\r\n\r\n" in seen or b"\n\n" in seen:  # the blank line ending the head
             self._step_out()
         else:
             self._tail = seen[-3:]
@@ -163,7 +188,9 @@ class GuardedConnection(asyncio.Protocol):
         self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_waiting()
+        self.guard.done_waiting(self)
+        if self._linger is not None:
+            self._linger.cancel()
         self.inner.connection_lost(exc)
 
     def refuse(self, reason: str, response: bytes) -> None:
@@ -172,7 +199,7 @@ class GuardedConnection(asyncio.Protocol):
         A lingering close, as nginx does: send the answer and a FIN, drop whatever the
         peer still sends, abort after :data:`LINGER_SECONDS` (or when the peer closes).
         """
-        self._stop_waiting()
+        self.guard.done_waiting(self)
         self._refused = True
         self.guard.count(reason)
         transport = self.transport
@@ -183,23 +210,15 @@ class GuardedConnection(asyncio.Protocol):
             transport.close()
             return
         transport.write_eof()
-        self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
-
-    def _expire(self) -> None:
-        self._timer = None
-        self.refuse(HEADER_TIMEOUT, TIMEOUT_RESPONSE)
+        self._linger = asyncio.get_running_loop().call_later(
+            LINGER_SECONDS, transport.abort
+        )
 
     def _step_out(self) -> None:
         """The head is in: stop timing, and hand the transport to aiohttp for good."""
-        self._stop_waiting()
+        self.guard.done_waiting(self)
         if self.transport is not None:
             self.transport.set_protocol(self.inner)
-
-    def _stop_waiting(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.guard.done_waiting(self)
 
 
 class HeadErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
