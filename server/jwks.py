@@ -20,7 +20,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -176,7 +176,7 @@ async def retry_with_fresh_keys(app: web.Application, decide: Callable[[], T]) -
 
     Called after a refusal for an unknown ``kid``; other handshakes go on meanwhile.
     """
-    refresher: Any = app.get(JWKS_KEY)
+    refresher = app.get(JWKS_KEY)
     if refresher is not None:
         await refresher.refetch()
     return decide()

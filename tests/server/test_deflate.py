@@ -144,6 +144,7 @@ async def test_websockets_client_gets_compressed_frames_and_decodes_them(
 ) -> None:
     running, tap = compressing
     sockets = [await open_via(tap, f"reader-{n}") for n in range(3)]
+    assert sockets[0].response is not None
     extension = sockets[0].response.headers["Sec-WebSocket-Extensions"]
     assert "permessage-deflate" in extension and "server_no_context_takeover" in extension
     for ws in sockets:
@@ -237,6 +238,7 @@ async def test_a_smaller_window_offer_gets_a_deflater_of_its_own(
         compression=None,
         extensions=[offer],
     )
+    assert ws.response is not None
     assert "server_max_window_bits=10" in ws.response.headers["Sec-WebSocket-Extensions"]
     assert (await receive(ws))["type"] == "welcome"
     await subscribe(ws, "parcels")

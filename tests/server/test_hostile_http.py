@@ -218,7 +218,8 @@ async def test_malformed_heads_are_counted_and_logged_as_one_line(
 
 async def test_wsharness_serve_times_heads_out_too() -> None:
     """The command's own listener (not only the test harness's) carries the guard."""
-    process = ServerProcess(WSH_HEADER_TIMEOUT_SECONDS="0.5").start()
+    process = ServerProcess(WSH_HEADER_TIMEOUT_SECONDS="0.5")
+    process.start()
     try:
         peer = SlowPeer(process.port)
         await peer.start(interval=0.1)
