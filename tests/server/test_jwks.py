@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from tests.support.clients import receive, send, subscribe
 from tests.support.servers import RunningServer, start_server, wait_until
 from wsharness.contract import names
+from wsharness.server import jwks
 
 ISSUER = "https://idp.example"
 AUDIENCE = "wsharness"
@@ -268,3 +269,17 @@ async def test_a_pem_public_key_verifies_rs256_and_es256(make_server: Any) -> No
         status, body = await refusal(running, SigningKey("other").token())
         expected = "bad token signature" if algorithm == "RS256" else "does not match"
         assert status == 401 and expected in body["message"], body
+
+
+async def test_a_jwks_endpoint_that_hangs_times_out_and_cached_keys_serve(
+    make_jwks_server: Any, endpoint: JwksEndpoint, key_a: SigningKey
+) -> None:
+    running = await make_jwks_server(jwks_refresh_seconds=0.1)
+    endpoint.delay = 10.0  # far past the fetch timeout
+    before = endpoint.requests
+    await wait_until(lambda: endpoint.requests > before, what="a refresh to start")
+    await assert_unharmed(running, key_a)  # while the refresh hangs
+    failed = names.PROM_JWKS_FETCHES
+    limit = jwks.FETCH_TIMEOUT_SECONDS + 2
+    await wait_until(lambda: running.metric(failed, outcome="failed") >= 1, timeout=limit)
+    await assert_unharmed(running, key_a)
