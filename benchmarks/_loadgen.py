@@ -7,7 +7,8 @@ they measure.  Sockets belong to named groups (one per server under test).  The
 orchestrator drives the worker with JSON lines on stdin and reads JSON lines on stdout:
 
 - ``{"cmd": "open", "group": g, ...}``: open ``count`` sockets (``concurrency`` in
-  flight) from ``source``, with a JWT per socket when ``secret`` is given and a
+  flight) from ``source``, with a JWT per socket when ``secret`` is given (with
+  ``reuse_tokens``, the same token as the last time for the same socket name) and a
   subscribe frame when ``subscribe`` is; replies with how many opened and the
   monotonic times of the first attempt and the last success (``time.monotonic()`` is
   system-wide on Linux, so comparable across processes).
@@ -244,9 +245,13 @@ class Group:
         host, port, path = spec["host"], int(spec["port"]), spec["path"]
         count, prefix = int(spec["count"]), spec.get("sub_prefix", "bench")
         secret = spec.get("secret")
+        reuse = bool(spec.get("reuse_tokens"))  # a reconnect presents the same token
         requests = [
             upgrade_request(
-                host, port, path, mint(secret, f"{prefix}-{i}") if secret else None
+                host,
+                port,
+                path,
+                token_for(secret, f"{prefix}-{i}", reuse) if secret else None,
             )
             for i in range(count)
         ]
@@ -304,6 +309,18 @@ class Group:
             return False
         self.clients.append(client)
         return True
+
+
+MINTED: dict[str, str] = {}
+
+
+def token_for(secret: str, sub: str, reuse: bool) -> str:
+    """A token for ``sub``: a new one, or with ``reuse`` the one minted for it before."""
+    if not reuse:
+        return mint(secret, sub)
+    if sub not in MINTED:
+        MINTED[sub] = mint(secret, sub)
+    return MINTED[sub]
 
 
 def reply(message: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from wsharness.contract.clock import now_ms_int
 from wsharness.contract.notification import Notification
 from wsharness.contract.protocol import WS_PATH, ServerType
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import handshake
+from wsharness.server import deflate, handshake, headguard, jwks
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
@@ -50,6 +50,9 @@ class Server:
             secret=settings.jwt_secret,
             public_key=settings.jwt_public_key,
             jwks_url=settings.jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            cache_size=settings.token_cache_size,
         )
         self.hub: Hub[Connection] = Hub(settings.history_size, settings.history_seconds)
         self.connections: set[Connection] = set()
@@ -70,7 +73,7 @@ class Server:
             draining=self.draining,
         )
         refusal = (
-            handshake.check_websocket_request(request.method, headers)
+            handshake.check_websocket_request(request.method, headers, request.version)
             or handshake.check_capacity(capacity)
             or handshake.check_origin(headers.get("Origin"), self.settings.allowed_origins)
         )
@@ -140,6 +143,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     server = request.app[SERVER_KEY]
     span = spans.start_handshake(request.headers, request.remote)
     decision = server.admit(request)
+    if isinstance(decision, Refusal) and decision.reason == handshake.UNKNOWN_KEY:
+        decision = await jwks.retry_with_fresh_keys(
+            request.app, lambda: server.admit(request)
+        )
     if isinstance(decision, Refusal):
         server.metrics.handshake(decision.reason)
         spans.finish_handshake(span, decision.reason, decision.status, decision.message)
@@ -183,6 +190,13 @@ async def publish_handler(request: web.Request) -> web.Response:
     identity = handshake.authenticate(
         handshake.bearer_token(request.headers, {}), server.verifier
     )
+    if isinstance(identity, Refusal) and identity.reason == handshake.UNKNOWN_KEY:
+        identity = await jwks.retry_with_fresh_keys(
+            request.app,
+            lambda: handshake.authenticate(
+                handshake.bearer_token(request.headers, {}), server.verifier
+            ),
+        )
     if isinstance(identity, Refusal):
         return refusal_response(identity)
     if not identity.can_publish:
@@ -254,6 +268,19 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
     server = Server(settings, broker or make_broker(settings, telemetry), telemetry)
     app = web.Application()
     app[SERVER_KEY] = server
+    app[headguard.GUARD_KEY] = headguard.HeadGuard(
+        settings.header_timeout_seconds,
+        settings.max_pending_connections,
+        server.telemetry.meter_provider,
+    )
+    deflate.install(app, settings.compress)
+    jwks.install(
+        app,
+        server.verifier,
+        settings.jwks_refresh_seconds,
+        settings.jwks_refetch_seconds,
+        server.telemetry.meter_provider,
+    )
     app.router.add_get(WS_PATH, websocket_handler)
     app.router.add_post("/publish", publish_handler)
     app.router.add_get("/healthz", healthz)
@@ -299,7 +326,7 @@ async def serve_until_signalled(settings: Settings) -> None:
         app, handle_signals=False, shutdown_timeout=settings.drain_seconds
     )
     await runner.setup()
-    site = web.TCPSite(
+    site = headguard.GuardedSite(
         runner,
         settings.host,
         settings.port,

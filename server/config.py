@@ -37,6 +37,13 @@ class Settings:
     compress: bool = False
     pubsub_topic: str = "wsharness-notifications"
     message_spans_per_second: float = 100.0
+    header_timeout_seconds: float = 5.0
+    max_pending_connections: int = 4096
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwks_refresh_seconds: float = 300.0
+    jwks_refetch_seconds: float = 10.0
+    token_cache_size: int = 100_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

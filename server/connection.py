@@ -31,6 +31,7 @@ from wsharness.contract.protocol import (
     parse_client_frame,
 )
 from wsharness.contract.tokens import InvalidToken
+from wsharness.server import deflate
 from wsharness.server.brokers.base import BrokerUnavailable
 from wsharness.server.history import Replay
 from wsharness.server.hub import text_frame
@@ -58,6 +59,7 @@ class Connection:
         "bytes_out",
         "close_code",
         "close_initiator",
+        "deflate",
         "messages_in",
         "messages_out",
         "server",
@@ -85,6 +87,7 @@ class Connection:
         transport.set_write_buffer_limits(high=server.settings.write_buffer_high_bytes)
         self.session = session
         self.trace = trace
+        self.deflate = deflate.for_socket(ws)  # None unless permessage-deflate
         self._backlog: deque[bytes] | None = None
         self._backlog_bytes = 0
         self._writer: asyncio.Task[None] | None = None
@@ -325,6 +328,8 @@ class Connection:
         """Write a ready frame now, or queue it if the peer is behind; never wait."""
         if self.close_code is not None:
             return
+        if self.deflate is not None:
+            frame = self.deflate(frame)  # once per notification, shared by its sockets
         self.messages_out += 1
         self.bytes_out += len(frame)
         if self._backlog is None:

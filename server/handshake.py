@@ -6,12 +6,17 @@ Pure: it reads request facts and returns either an :class:`Identity` or a
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from wsharness.contract.tokens import Identity, InvalidToken, TokenVerifier
+from wsharness.contract.tokens import Identity, InvalidToken, TokenVerifier, UnknownKey
 
 SUPPORTED_VERSION = "13"
+KEY_BYTES = 16  # Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 section 4.1)
+MIN_HTTP_VERSION = (1, 1)  # an upgrade needs HTTP/1.1 or later (RFC 6455 section 4.1)
+UNKNOWN_KEY = "unknown_key"  # a 401 that a refetch of the JWKS may turn into a welcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +39,31 @@ class Capacity:
     retry_after_seconds: int = 5
 
 
-def check_websocket_request(method: str, headers: Mapping[str, str]) -> Refusal | None:
-    """400 for a request that is not a WebSocket upgrade, 426 for a wrong version."""
+def check_websocket_request(
+    method: str, headers: Mapping[str, str], http_version: tuple[int, int] = (1, 1)
+) -> Refusal | None:
+    """400 for a request that is not a WebSocket upgrade, 426 for a wrong version.
+
+    An HTTP/1.0 request's ``Upgrade`` header means nothing (RFC 9110 section 7.8: a
+    server MUST ignore it), so it is refused 400 as ``http_version``; a key that is not
+    base64 of 16 bytes is refused 400 as ``bad_key``.
+    """
     upgrade = headers.get("Upgrade", "").lower()
     connection = headers.get("Connection", "").lower()
     if method != "GET" or upgrade != "websocket" or "upgrade" not in connection:
         return Refusal(400, "bad_request", "expected a WebSocket upgrade (GET, Upgrade)")
-    if not headers.get("Sec-WebSocket-Key"):
-        return Refusal(400, "bad_request", "missing Sec-WebSocket-Key")
+    if tuple(http_version) < MIN_HTTP_VERSION:
+        major, minor = http_version
+        return Refusal(
+            400,
+            "http_version",
+            f"a WebSocket upgrade needs HTTP/1.1 or later, not HTTP/{major}.{minor}",
+        )
+    key = headers.get("Sec-WebSocket-Key")
+    if not key:
+        return Refusal(400, "bad_key", "missing Sec-WebSocket-Key")
+    if not valid_key(key):
+        return Refusal(400, "bad_key", "Sec-WebSocket-Key must be base64 of 16 bytes")
     if headers.get("Sec-WebSocket-Version") != SUPPORTED_VERSION:
         return Refusal(
             426,
@@ -50,6 +72,16 @@ def check_websocket_request(method: str, headers: Mapping[str, str]) -> Refusal 
             {"Sec-WebSocket-Version": SUPPORTED_VERSION},
         )
     return None
+
+
+def valid_key(key: str) -> bool:
+    """True for base64 (strict alphabet, padded) of exactly 16 bytes."""
+    if len(key) != 24:
+        return False
+    try:
+        return len(base64.b64decode(key, validate=True)) == KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 def check_capacity(capacity: Capacity) -> Refusal | None:
@@ -79,12 +111,18 @@ def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | 
 
 
 def authenticate(token: str | None, verifier: TokenVerifier) -> Identity | Refusal:
-    """401 for a missing, invalid or expired token; the identity otherwise."""
+    """401 for a missing, invalid or expired token; the identity otherwise.
+
+    A token signed with a key the verifier does not know yet is refused as
+    :data:`UNKNOWN_KEY`: the shell may refetch the JWKS and try once more.
+    """
     if token is None:
         return Refusal(
             401, "unauthorized", "missing token (Authorization: Bearer or ?access_token=)"
         )
     try:
         return verifier.verify(token)
+    except UnknownKey as exc:
+        return Refusal(401, UNKNOWN_KEY, str(exc))
     except InvalidToken as exc:
         return Refusal(401, "unauthorized", str(exc))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
 from tests.support.clients import open_socket, receive
 from tests.support.servers import SECRET, RunningServer, token
-from wsharness.contract.tokens import TokenVerifier, mint
+from wsharness.contract.tokens import Identity, InvalidToken, KeySet, TokenVerifier, mint
 from wsharness.server import handshake
 
 
@@ -116,3 +118,70 @@ def test_authenticate_returns_identity_with_scope_and_topics() -> None:
     )
     assert not isinstance(identity, handshake.Refusal)
     assert identity.can_publish and identity.may_use("a.b") and not identity.may_use("b")
+
+
+# -- the verified-token cache (issue 11, item 13) -------------------------------------
+
+
+async def test_reconnect_with_the_same_token_is_served_from_the_cache(
+    server: RunningServer,
+) -> None:
+    same = token("eve")
+    for _ in range(3):
+        ws = await open_socket_with(server.ws_url, same)
+        await ws.close()
+    cache = server.server.verifier.cache
+    assert (cache.hits, cache.misses) == (2, 1)
+    assert server.metric("wsh_handshakes_total", outcome="accepted") == 3
+
+
+async def test_a_cached_token_still_expires_at_exp(server: RunningServer) -> None:
+    short = token("frank", ttl=1.0)
+    expires_at = TokenVerifier(secret=SECRET).verify(short).expires_at
+    ws = await open_socket_with(server.ws_url, short)  # verified, now cached
+    await ws.close()
+    await asyncio.sleep(max(expires_at - time.time(), 0) + 0.05)  # the clock passes exp
+    status, _, body = await refused(server.ws_url, Authorization=f"Bearer {short}")
+    assert (status, body["message"]) == (401, "token expired")
+
+
+async def test_a_forged_signature_is_refused_after_the_real_token_was_cached(
+    server: RunningServer,
+) -> None:
+    real = token("grace", scope="publish")
+    ws = await open_socket_with(server.ws_url, real)
+    await ws.close()
+    head, payload, signature = real.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    status, _, body = await refused(server.ws_url, Authorization=f"Bearer {forged}")
+    assert (status, body["message"]) == (401, "bad token signature")
+
+
+def test_the_cache_is_bounded_and_never_holds_failures() -> None:
+    verifier = TokenVerifier(secret=SECRET, cache_size=2)
+    tokens = [token(f"user-{n}") for n in range(3)]
+    for each in tokens:
+        verifier.verify(each)
+    assert len(verifier.cache) == 2
+    with pytest.raises(InvalidToken):
+        verifier.verify(token(ttl=-5))
+    assert len(verifier.cache) == 2
+    verifier.verify(tokens[0])  # evicted first: verified again
+    assert verifier.cache.misses == 5 and verifier.cache.hits == 0
+
+
+def test_new_keys_forget_cached_tokens() -> None:
+    verifier = TokenVerifier(jwks_url="http://127.0.0.1:9/jwks.json", cache_size=10)
+    verifier.cache.put(b"digest", handshake_identity())
+    verifier.use_keys(KeySet({"a": "one"}))
+    assert len(verifier.cache) == 0
+
+
+def handshake_identity() -> Identity:
+    return Identity("someone", time.time() + 60, frozenset(), None)
+
+
+async def open_socket_with(url: str, jwt_token: str) -> ClientConnection:
+    ws = await connect(url, additional_headers={"Authorization": f"Bearer {jwt_token}"})
+    assert (await receive(ws))["type"] == "welcome"
+    return ws

@@ -17,6 +17,7 @@ from wsharness.localserver import LocalServer, free_port
 from wsharness.server.app import SERVER_KEY, Server, build_app
 from wsharness.server.brokers.base import Broker
 from wsharness.server.config import Settings
+from wsharness.server.headguard import GuardedSite
 
 __all__ = [
     "SECRET",
@@ -77,11 +78,11 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 async def start_server(
     broker_object: Broker | None = None, **overrides: Any
 ) -> RunningServer:
-    settings = Settings(jwt_secret=SECRET, port=free_port(), **overrides)
+    settings = Settings(**{"jwt_secret": SECRET, "port": free_port(), **overrides})
     app = build_app(settings, broker_object)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+    await GuardedSite(runner, "127.0.0.1", settings.port).start()
     return RunningServer(runner, settings.port)
 
 

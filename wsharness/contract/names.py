@@ -96,3 +96,19 @@ DROP_EXPORT_FAILED = "export_failed"
 # (``--message-spans-per-second``): sampled out on purpose, not lost.
 METRIC_SPANS_RATE_LIMITED = "wsh_spans_rate_limited"
 PROM_SPANS_RATE_LIMITED = "wsh_spans_rate_limited_total"
+
+# --- Hostile input at the HTTP layer (added by issue 11) ----------------------
+# Connections closed before any request was handled, by reason: "header_timeout"
+# (no complete request head within --header-timeout-seconds), "pending_limit" (evicted:
+# --max-pending-connections were waiting for their heads), "malformed" (a request head
+# aiohttp could not parse).
+METRIC_HTTP_REFUSED = "wsh_http_refused"
+PROM_HTTP_REFUSED = "wsh_http_refused_total"
+# Connections accepted whose request head has not arrived yet.
+METRIC_PENDING_CONNECTIONS = "wsh_pending_connections"
+PROM_PENDING_CONNECTIONS = "wsh_pending_connections"
+# JWKS fetches by outcome: "ok", "failed" (endpoint slow, down or serving no usable
+# key: the cached keys keep serving), "rate_limited" (an early refetch for an unknown
+# key id not made: one ran within --jwks-refetch-seconds).
+METRIC_JWKS_FETCHES = "wsh_jwks_fetches"
+PROM_JWKS_FETCHES = "wsh_jwks_fetches_total"
