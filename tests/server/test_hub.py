@@ -29,7 +29,7 @@ def test_route_builds_one_frame_for_every_subscriber_and_remembers_it() -> None:
 def test_removed_subscribers_get_nothing() -> None:
     hub: Hub[str] = Hub(history_size=10, history_seconds=60)
     hub.subscribe("a", "t", None, now_ms=0)
-    hub.remove("a", {"t"})
+    hub.remove("a")
     assert hub.route(Notification("t", "x", 1, 0), now_ms=0).targets == []
     assert hub.subscribers("t") == set()
 
