@@ -37,6 +37,10 @@ class Settings:
     compress: bool = False
     pubsub_topic: str = "wsharness-notifications"
     message_spans_per_second: float = 100.0
+    # Bounds on what one client may make the instance hold (issue 11).
+    max_subscriptions: int = 100  # topics per socket; past it an error frame
+    max_topic_bytes: int = 256  # UTF-8 bytes per topic name; past it an error frame
+    history_max_topics: int = 100_000  # histories kept; past it the stalest goes
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
