@@ -29,7 +29,7 @@ from wsharness.contract.protocol import (
     parse_publish_request,
 )
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import handshake, policy, rare_log
+from wsharness.server import handshake, policy
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
@@ -39,6 +39,7 @@ from wsharness.server.drain import drain
 from wsharness.server.frame_guard import MaskCheckedResponse
 from wsharness.server.handshake import Capacity, Refusal
 from wsharness.server.hub import Hub
+from wsharness.server.rare_log import RareLog
 from wsharness.server.session import Session
 from wsharness.telemetry import spans
 from wsharness.telemetry.setup import Telemetry, setup_telemetry
@@ -71,6 +72,7 @@ class Server:
         # With a shared broker, a resume cursor may still be on its way to us.
         resume_wait = settings.resume_wait_seconds if broker.shared else 0.0
         self.core: Core[Connection] = Core(self.hub, self.limits, resume_wait)
+        self.rare_log = RareLog(log)
         self.connections: set[Connection] = set()
         self._connection_ids = itertools.count(1)
         self._instance = uuid.uuid4().hex[:8]
@@ -136,8 +138,7 @@ class Server:
         """A notification no client could parse (NaN from a publisher that went
         straight to the broker): deliver nothing rather than invalid JSON."""
         self.metrics.notification_dropped("non_standard_json")
-        rare_log.warning(
-            log,
+        self.rare_log.warning(
             "non_standard_json",
             "dropped notification %s on %r: data is not standard JSON",
             notification.id,

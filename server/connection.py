@@ -12,7 +12,6 @@ socket with 1011, counted and logged (once a minute per kind of failure).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from typing import Any, Protocol
@@ -28,7 +27,6 @@ from wsharness.contract.protocol import (
     ServerType,
 )
 from wsharness.contract.tokens import InvalidToken, TokenVerifier
-from wsharness.server import rare_log
 from wsharness.server.brokers.base import BrokerUnavailable
 from wsharness.server.config import Settings
 from wsharness.server.core import (
@@ -46,11 +44,10 @@ from wsharness.server.core import (
 )
 from wsharness.server.history import Replay
 from wsharness.server.hub import text_frame
+from wsharness.server.rare_log import RareLog
 from wsharness.server.session import Session
 from wsharness.telemetry import spans
 from wsharness.telemetry.metrics import ServerMetrics
-
-log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
@@ -63,6 +60,7 @@ class Host(Protocol):
     metrics: ServerMetrics
     verifier: TokenVerifier
     core: Core[Connection]
+    rare_log: RareLog
 
     async def publish(self, topic: str, data: Any, trace_context: dict[str, str]) -> str:
         """Hand a notification to the broker; raise BrokerUnavailable."""
@@ -144,6 +142,8 @@ class Connection:
                 if kind in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     self._note_abnormal_end(msg)
                     return
+                if self.close_code is not None:
+                    continue  # closing: what still arrives is read and dropped
                 try:
                     await self._on_frame(kind, msg.data)
                 except ConnectionError:
@@ -167,7 +167,7 @@ class Connection:
 
     def _internal_error(self, exc: Exception) -> None:
         self.server.metrics.internal_error()
-        rare_log.exception(log, "closing a socket (1011) after an unexpected error", exc)
+        self.server.rare_log.exception("closing a socket (1011): unexpected error", exc)
         self._apply(INTERNAL_ERROR)
 
     def heartbeat(self) -> None:
