@@ -149,29 +149,32 @@ def loads_strict(text: str) -> Any:
         raise ProtocolError(ErrorCode.BAD_JSON, f"not JSON: {exc}") from None
 
 
-def check_data(data: Any) -> None:
+def check_data(data: Any, depth: int = 1) -> None:
     """Refuse publish data nested deeper than :data:`MAX_DATA_DEPTH` or holding a
     number JSON cannot carry (``1e999`` parses as infinity)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ProtocolError(
-                    ErrorCode.BAD_JSON, "number out of range", reason="non_standard_json"
-                )
-            continue
-        if depth > MAX_DATA_DEPTH:
+    kind = type(data)
+    if kind is dict:
+        children: Any = data.values()
+    elif kind is list:
+        children = data
+    else:
+        if kind is float and not math.isfinite(data):
             raise ProtocolError(
-                ErrorCode.BAD_JSON,
-                f"data nested deeper than {MAX_DATA_DEPTH} levels",
-                reason="json_too_deep",
+                ErrorCode.BAD_JSON, "number out of range", reason="non_standard_json"
             )
-        stack.extend((child, depth + 1) for child in children)
+        return
+    if depth > MAX_DATA_DEPTH:
+        raise ProtocolError(
+            ErrorCode.BAD_JSON,
+            f"data nested deeper than {MAX_DATA_DEPTH} levels",
+            reason="json_too_deep",
+        )
+    for child in children:
+        if type(child) in _SCANNED:
+            check_data(child, depth + 1)
+
+
+_SCANNED = frozenset((dict, list, float))  # what check_data must look into
 
 
 def parse_publish_request(text: str) -> tuple[str, Any]:
