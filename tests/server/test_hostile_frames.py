@@ -191,7 +191,8 @@ async def test_nan_and_infinity_are_refused_and_never_sent(
     await server.server.publish("prices", 42, {})
     assert strict_json(await asyncio.wait_for(reader.recv(), 5))["data"] == 42
     assert server.metric("wsh_notifications_dropped_total", reason="non_standard_json") == 1
-    assert server.metric(REFUSED, reason="non_standard_json") >= 1
+    refused_frames = 1 if constant == "1e999" else 2  # the publish, and the echo
+    assert server.metric(REFUSED, reason="non_standard_json") == refused_frames
     assert server.metric("wsh_http_publishes_total", outcome="non_standard_json") == 1
     await assert_service_unharmed(server)
 
@@ -206,7 +207,6 @@ async def test_expired_topic_histories_are_evicted(make_server) -> None:  # type
     for number in range(5):
         await send(publisher, "publish", topic=f"user.{number}", data=number)
         ids.append((await receive(publisher))["id"])
-    assert running.metric("wsh_topic_histories") == 5
     await wait_until(
         lambda: running.metric("wsh_topic_histories_evicted_total", reason="expired") == 5,
         what="the expired histories evicted",
