@@ -7,8 +7,10 @@ client still connects, subscribes and receives a notification within a second.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import os
 import socket
 import time
 import uuid
@@ -339,10 +341,33 @@ def unmasked_close_code(port: int) -> int:
         raw.close()
 
 
+def early_unmasked_close_code(port: int) -> int:
+    """Send the upgrade request and an unmasked frame in one write, before the 101."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token('early')}\r\n\r\n"
+    ).encode()
+    frame = Frame(Opcode.TEXT, b'{"type":"echo"}').serialize(mask=False)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(request + frame)
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += read_exactly(raw, 1)
+        assert response.startswith(b"HTTP/1.1 101"), response
+        while True:
+            opcode, payload = read_frame(raw)
+            if opcode == Opcode.CLOSE:
+                return int.from_bytes(payload[:2], "big")
+            assert json.loads(payload)["type"] == ServerType.WELCOME
+
+
 async def test_an_unmasked_client_frame_closes_1002(server: RunningServer) -> None:
     assert await asyncio.to_thread(unmasked_close_code, server.port) == 1002
-    await wait_until(lambda: server.metric("wsh_closes_total", code="1002") == 1)
-    assert server.metric(REFUSED, reason="unmasked_frame") == 1
+    assert await asyncio.to_thread(early_unmasked_close_code, server.port) == 1002
+    await wait_until(lambda: server.metric("wsh_closes_total", code="1002") == 2)
+    assert server.metric(REFUSED, reason="unmasked_frame") == 2
     await assert_service_unharmed(server)
 
 
