@@ -38,7 +38,7 @@ from wsharness.server.core import Core
 from wsharness.server.drain import drain
 from wsharness.server.frame_guard import MaskCheckedResponse
 from wsharness.server.handshake import Capacity, Refusal
-from wsharness.server.hub import Hub
+from wsharness.server.hub import Hub, UnsendableData
 from wsharness.server.rare_log import RareLog
 from wsharness.server.session import Session
 from wsharness.telemetry import spans
@@ -120,7 +120,7 @@ class Server:
             traceparent = spans.current_trace_context().get("traceparent")
             try:
                 routed = self.hub.route(notification, now_ms_int(), traceparent)
-            except (ValueError, RecursionError):  # data that is not standard JSON
+            except UnsendableData:
                 self._drop(notification)
                 return
             for connection in routed.targets:

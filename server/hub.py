@@ -34,10 +34,14 @@ def text_frame(payload: bytes) -> bytes:
     return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
+class UnsendableData(ValueError):
+    """A notification's data is not standard JSON (NaN, Infinity, nested too deep)."""
+
+
 def message_payload(notification: Notification, traceparent: str | None) -> bytes:
     """The ``message`` frame's JSON, serialised once per notification.
 
-    Standard JSON only: data holding NaN or Infinity raises ``ValueError``.
+    Standard JSON only: data no client could parse raises :class:`UnsendableData`.
     """
     body = {
         "type": ServerType.MESSAGE.value,
@@ -48,7 +52,10 @@ def message_payload(notification: Notification, traceparent: str | None) -> byte
     }
     if traceparent:
         body[TRACEPARENT] = traceparent
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except (ValueError, RecursionError) as exc:
+        raise UnsendableData(str(exc)) from None
 
 
 @dataclass(slots=True)
