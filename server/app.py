@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import signal
 import ssl
 import time
@@ -21,21 +22,30 @@ from aiohttp import web
 
 from wsharness.contract.clock import now_ms_int
 from wsharness.contract.notification import Notification
-from wsharness.contract.protocol import WS_PATH, ServerType
+from wsharness.contract.protocol import (
+    WS_PATH,
+    ProtocolError,
+    ServerType,
+    parse_publish_request,
+)
 from wsharness.contract.tokens import Identity, TokenVerifier
-from wsharness.server import deflate, handshake, headguard, jwks
+from wsharness.server import deflate, handshake, headguard, jwks, policy
 from wsharness.server.brokers.base import Broker, BrokerUnavailable
 from wsharness.server.brokers.memory import MemoryBroker
 from wsharness.server.config import Settings
 from wsharness.server.connection import Connection
+from wsharness.server.core import Core
 from wsharness.server.drain import drain
+from wsharness.server.frame_guard import MaskCheckedResponse
 from wsharness.server.handshake import Capacity, Refusal
-from wsharness.server.hub import Hub
+from wsharness.server.hub import Hub, UnsendableData
+from wsharness.server.rare_log import RareLog
 from wsharness.server.session import Session
 from wsharness.telemetry import spans
 from wsharness.telemetry.setup import Telemetry, setup_telemetry
 
-SERVER_KEY = web.AppKey("server", "Server")
+SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
+log = logging.getLogger(__name__)
 
 
 class Server:
@@ -54,13 +64,22 @@ class Server:
             issuer=settings.jwt_issuer,
             cache_size=settings.token_cache_size,
         )
-        self.hub: Hub[Connection] = Hub(settings.history_size, settings.history_seconds)
+        self.hub: Hub[Connection] = Hub(
+            settings.history_size,
+            settings.history_seconds,
+            settings.history_max_topics,
+            on_evict=self.metrics.topics_evicted,
+        )
+        self.metrics.topic_histories = lambda: self.hub.history_count
+        self.limits = policy.Limits(settings.max_subscriptions, settings.max_topic_bytes)
+        # With a shared broker, a resume cursor may still be on its way to us.
+        resume_wait = settings.resume_wait_seconds if broker.shared else 0.0
+        self.core: Core[Connection] = Core(self.hub, self.limits, resume_wait)
+        self.rare_log = RareLog(log)
         self.connections: set[Connection] = set()
         self._connection_ids = itertools.count(1)
         self._instance = uuid.uuid4().hex[:8]
         self.draining = False
-        # With a shared broker, a resume cursor may still be on its way to us.
-        self.resume_wait_seconds = settings.resume_wait_seconds if broker.shared else 0.0
 
     # -- admission ---------------------------------------------------------------
 
@@ -88,7 +107,7 @@ class Server:
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
-        self.hub.remove(connection, connection.session.topics)
+        self.hub.remove(connection)
 
     # -- notifications -----------------------------------------------------------
 
@@ -102,7 +121,11 @@ class Server:
             notification.topic, notification.id, notification.trace_context
         ) as span:
             traceparent = spans.current_trace_context().get("traceparent")
-            routed = self.hub.route(notification, now_ms_int(), traceparent)
+            try:
+                routed = self.hub.route(notification, now_ms_int(), traceparent)
+            except UnsendableData:
+                self._drop(notification)
+                return
             for connection in routed.targets:
                 connection.send_frame(routed.frame)
             for resolved in routed.resolved:
@@ -113,6 +136,24 @@ class Server:
         self.metrics.lag((now_ms_int() - notification.published_at) / 1000)
         if targets:
             self.metrics.message_out(ServerType.MESSAGE.value, len(targets))
+
+    def _drop(self, notification: Notification) -> None:
+        """A notification no client could parse (NaN from a publisher that went
+        straight to the broker): deliver nothing rather than invalid JSON."""
+        self.metrics.notification_dropped("non_standard_json")
+        self.rare_log.warning(
+            "non_standard_json",
+            "dropped notification %s on %r: data is not standard JSON",
+            notification.id,
+            notification.topic[:256],
+        )
+
+    async def sweep_histories(self) -> None:
+        """Evict histories that have outlived the window, a few times per window."""
+        interval = min(max(self.settings.history_seconds / 10, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(interval)  # the sweep's period, not a synchronisation
+            self.hub.evict_expired(now_ms_int())
 
     # -- heartbeat ---------------------------------------------------------------
 
@@ -151,9 +192,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         server.metrics.handshake(decision.reason)
         spans.finish_handshake(span, decision.reason, decision.status, decision.message)
         return refusal_response(decision)
-    ws = web.WebSocketResponse(
+    ws = MaskCheckedResponse(
         autoping=False,  # pings and pongs come to the reader: see Server.heartbeat
-        max_msg_size=server.settings.max_message_bytes,
+        # aiohttp refuses a message of exactly max_msg_size: allow that one.
+        max_msg_size=server.settings.max_message_bytes + 1,
         compress=server.settings.compress,
         timeout=2.0,
     )
@@ -185,7 +227,11 @@ def refusal_response(refusal: Refusal) -> web.Response:
 
 
 async def publish_handler(request: web.Request) -> web.Response:
-    """``POST /publish`` with a Bearer token of scope ``publish``: {"topic", "data"}."""
+    """``POST /publish`` with a Bearer token of scope ``publish``: {"topic", "data"}.
+
+    The same permission check as a ``publish`` frame (:func:`policy.check_publish`),
+    answered in HTTP: 401, 403, 400 (bad body or topic), 503 (broker down), 202.
+    """
     server = request.app[SERVER_KEY]
     identity = handshake.authenticate(
         handshake.bearer_token(request.headers, {}), server.verifier
@@ -198,33 +244,30 @@ async def publish_handler(request: web.Request) -> web.Response:
             ),
         )
     if isinstance(identity, Refusal):
+        server.metrics.http_publish(identity.reason)
         return refusal_response(identity)
-    if not identity.can_publish:
-        return refusal_response(
-            Refusal(403, "forbidden", "publishing needs scope 'publish'")
-        )
-    body = await _json_body(request)
-    if body is None or not isinstance(body.get("topic"), str) or "data" not in body:
-        return refusal_response(
-            Refusal(400, "bad_request", 'expected {"topic": str, "data": ...}')
-        )
-    if not identity.may_use(body["topic"]):
-        return refusal_response(Refusal(403, "topic_not_allowed", "topic not allowed"))
+    try:
+        topic, data = parse_publish_request((await request.read()).decode())
+    except ProtocolError as exc:
+        server.metrics.http_publish(exc.reason)
+        body = {"error": "bad_request", "code": exc.code.value, "message": str(exc)}
+        return web.json_response(body, status=400)
+    except UnicodeDecodeError:
+        server.metrics.http_publish("bad_json")
+        return refusal_response(Refusal(400, "bad_request", "the body is not UTF-8"))
+    denial = policy.check_publish(identity, topic, server.limits)
+    if denial is not None:
+        server.metrics.http_publish(denial.reason)
+        return refusal_response(Refusal(denial.http_status, denial.reason, denial.message))
     try:
         message_id = await server.publish(
-            body["topic"], body["data"], spans.request_trace_context(request.headers)
+            topic, data, spans.request_trace_context(request.headers)
         )
     except BrokerUnavailable as exc:
+        server.metrics.http_publish("broker_unavailable")
         return refusal_response(Refusal(503, "broker_unavailable", str(exc)))
-    return web.json_response({"id": message_id, "topic": body["topic"]}, status=202)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+    server.metrics.http_publish("accepted")
+    return web.json_response({"id": message_id, "topic": topic}, status=202)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -288,7 +331,7 @@ def build_app(settings: Settings, broker: Broker | None = None) -> web.Applicati
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/", index)
     app.on_startup.append(_start_broker)
-    app.cleanup_ctx.append(_run_heartbeat)
+    app.cleanup_ctx.append(_run_background)
     app.on_shutdown.append(_drain_and_stop)
     return app
 
@@ -298,10 +341,16 @@ async def _start_broker(app: web.Application) -> None:
     await server.broker.start(server.deliver)
 
 
-async def _run_heartbeat(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.get_running_loop().create_task(app[SERVER_KEY].heartbeat())
+async def _run_background(app: web.Application) -> AsyncIterator[None]:
+    server = app[SERVER_KEY]
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(server.heartbeat()),
+        loop.create_task(server.sweep_histories()),
+    ]
     yield
-    task.cancel()
+    for task in tasks:
+        task.cancel()
 
 
 async def _drain_and_stop(app: web.Application) -> None:

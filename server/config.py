@@ -45,6 +45,11 @@ class Settings:
     jwks_refetch_seconds: float = 10.0
     token_cache_size: int = 100_000
 
+    # Bounds on what one client may make the instance hold (issue 11).
+    max_subscriptions: int = 100  # topics per socket; past it an error frame
+    max_topic_bytes: int = 256  # UTF-8 bytes per topic name; past it an error frame
+    history_max_topics: int = 100_000  # histories kept; past it the stalest goes
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``WSH_*`` variables, then explicit overrides (e.g. CLI flags)."""

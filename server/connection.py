@@ -4,7 +4,9 @@ Every socket has exactly one task, the aiohttp handler running :meth:`Connection
 (its reader).  Writes go straight to the transport while the peer keeps up; a socket
 that falls behind gets a bounded backlog and a writer task of its own until it
 catches up, and is closed with 1013 when the backlog overflows.  Nothing here
-decides policy: :class:`server.session.Session` and :class:`server.hub.Hub` do.
+decides what a frame gets: the core (:mod:`wsharness.server.core`) does, and this
+module carries out its outcomes.  An exception while handling one frame closes the
+socket with 1011, counted and logged (once a minute per kind of failure).
 """
 
 from __future__ import annotations
@@ -12,37 +14,62 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from websockets.frames import Frame, Opcode
 
-from wsharness.contract.clock import now_ms_int
 from wsharness.contract.protocol import (
     CLOSE_REASONS,
     TRACEPARENT,
-    ClientType,
     CloseCode,
-    ErrorCode,
-    ProtocolError,
     ServerType,
-    encode,
-    parse_client_frame,
 )
-from wsharness.contract.tokens import InvalidToken
+from wsharness.contract.tokens import InvalidToken, TokenVerifier
 from wsharness.server import deflate
 from wsharness.server.brokers.base import BrokerUnavailable
+from wsharness.server.config import Settings
+from wsharness.server.core import (
+    INTERNAL_ERROR,
+    TRANSPORT_REFUSALS,
+    AwaitCursor,
+    Close,
+    Core,
+    Immediate,
+    Publish,
+    Refreshed,
+    Refuse,
+    Reply,
+    Subscribed,
+)
 from wsharness.server.history import Replay
 from wsharness.server.hub import text_frame
-from wsharness.server.session import Deadline, Session
+from wsharness.server.rare_log import RareLog
+from wsharness.server.session import Session
 from wsharness.telemetry import spans
-
-if TYPE_CHECKING:
-    from wsharness.server.app import Server
+from wsharness.telemetry.metrics import ServerMetrics
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
+
+
+class Host(Protocol):
+    """What a connection needs from its server instance (``server.app.Server``)."""
+
+    settings: Settings
+    metrics: ServerMetrics
+    verifier: TokenVerifier
+    core: Core[Connection]
+    rare_log: RareLog
+
+    async def publish(self, topic: str, data: Any, trace_context: dict[str, str]) -> str:
+        """Hand a notification to the broker; raise BrokerUnavailable."""
+        ...
+
+    def forget(self, connection: Connection) -> None:
+        """The connection has closed: drop it and its subscriptions."""
+        ...
 
 
 class Connection:
@@ -72,7 +99,7 @@ class Connection:
 
     def __init__(
         self,
-        server: Server,
+        server: Host,
         ws: web.WebSocketResponse,
         stream: AbstractStreamWriter,
         transport: asyncio.Transport,
@@ -102,36 +129,49 @@ class Connection:
 
     async def serve(self) -> None:
         """Greet, read until the socket closes, then account for the close."""
-        self.send_text(
-            encode(
-                ServerType.WELCOME,
-                connection_id=self.session.connection_id,
-                sub=self.session.identity.sub,
-                expires_at=self.session.expires_at_ms,
-            ),
-            ServerType.WELCOME,
-        )
+        core = self.server.core
+        self._apply(core.welcome(self.session))
         self._schedule_deadline()
         ws = self.ws
         try:
             while True:
                 msg = await ws.receive()
                 self.answered = True  # any frame proves the peer is there
-                if msg.type is WSMsgType.TEXT:
-                    await self._on_text(msg.data)
-                elif msg.type is WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type is WSMsgType.BINARY:
-                    self.start_close(CloseCode.UNSUPPORTED_DATA)
-                elif msg.type is WSMsgType.CLOSE:
+                kind = msg.type
+                if kind is WSMsgType.CLOSE:
                     self._note_close(int(msg.data), "client")
                     await ws.close()
                     return
-                elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                if kind in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     self._note_abnormal_end(msg)
                     return
+                if self.close_code is not None:
+                    continue  # closing: what still arrives is read and dropped
+                try:
+                    await self._on_frame(kind, msg.data)
+                except ConnectionError:
+                    pass  # the peer is gone: the next receive() says how
+                except Exception as exc:  # no frame may kill the socket silently
+                    self._internal_error(exc)
         finally:
             self._finish()
+
+    async def _on_frame(self, kind: WSMsgType, data: Any) -> None:
+        if kind is WSMsgType.TEXT:
+            await self._on_text(data)
+        elif kind is WSMsgType.PING or kind is WSMsgType.PONG:
+            refusal = self.server.core.receive_control(self, time.monotonic())
+            if refusal is not None:
+                self._apply(refusal)
+            elif kind is WSMsgType.PING:
+                await self.ws.pong(data)
+        elif kind is WSMsgType.BINARY:
+            self._apply(self.server.core.receive_binary())
+
+    def _internal_error(self, exc: Exception) -> None:
+        self.server.metrics.internal_error()
+        self.server.rare_log.exception("closing a socket (1011): unexpected error", exc)
+        self._apply(INTERNAL_ERROR)
 
     def heartbeat(self) -> None:
         """One heartbeat round: close a peer silent since the last ping, else ping."""
@@ -154,7 +194,11 @@ class Connection:
         if self.close_code is not None:
             return
         if msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
-            self._note_close(int(msg.data.code), "server")  # 1007 / 1009, closed by aiohttp
+            code = int(msg.data.code)  # 1002 / 1007 / 1009, closed by aiohttp's reader
+            reason = getattr(msg.data, "reason", "") or TRANSPORT_REFUSALS.get(code)
+            if reason:
+                self.server.metrics.frame_refused(reason)
+            self._note_close(code, "server")
         else:
             self._note_close(CloseCode.ABNORMAL, "peer")
 
@@ -177,148 +221,102 @@ class Connection:
     async def _on_text(self, text: str) -> None:
         self.messages_in += 1
         self.bytes_in += len(text)
-        if not self.session.allow_message(time.monotonic()):
-            self.start_close(CloseCode.POLICY_VIOLATION)
+        server = self.server
+        core = server.core
+        accepted = core.accept(self, text, time.monotonic())
+        if not isinstance(accepted, tuple):  # refused before it was handled
+            if isinstance(accepted, Refuse):
+                server.metrics.message_in("invalid")
+            self._apply(accepted)
             return
-        try:
-            frame_type, frame = parse_client_frame(text)
-        except ProtocolError as exc:
-            self.server.metrics.message_in("invalid")
-            self.send_error(exc.code, str(exc))
-            return
-        self.server.metrics.message_in(frame_type.value)
+        frame_type, frame = accepted
+        server.metrics.message_in(frame_type.value)
         with spans.receiving(self.trace, frame_type.value, frame.get(TRACEPARENT)):
-            await self._dispatch(frame_type, frame, text)
+            outcome = core.handle(self, frame_type, frame, text)
+            if isinstance(outcome, Publish):
+                await self._publish(outcome)
+            else:
+                self._apply(outcome)
 
-    async def _dispatch(
-        self, frame_type: ClientType, frame: dict[str, Any], text: str
-    ) -> None:
-        if frame_type is ClientType.ECHO:
-            self.send_text(text, ServerType.ECHO)
-        elif frame_type is ClientType.SUBSCRIBE:
-            self._subscribe(frame["topic"], frame.get("since"))
-        elif frame_type is ClientType.UNSUBSCRIBE:
-            self._unsubscribe(frame["topic"])
-        elif frame_type is ClientType.PUBLISH:
-            await self._publish(frame["topic"], frame["data"])
-        elif frame_type is ClientType.REFRESH:
-            self._refresh(frame["token"])
+    def _apply(self, outcome: Immediate) -> None:
+        """Carry out what the core decided (anything but a publish, which waits)."""
+        if isinstance(outcome, Reply):
+            self.send_text(outcome.text, outcome.frame_type)
+        elif isinstance(outcome, Refuse):
+            self.server.metrics.protocol_error(outcome.code.value)
+            self.server.metrics.frame_refused(outcome.reason)
+            self.send_text(outcome.text, ServerType.ERROR)
+        elif isinstance(outcome, Close):
+            if outcome.reason:
+                self.server.metrics.frame_refused(outcome.reason)
+            self.start_close(outcome.code)
+        elif isinstance(outcome, Subscribed):
+            self._send_subscribed(outcome)
+        elif isinstance(outcome, AwaitCursor):
+            loop = asyncio.get_running_loop()
+            loop.call_later(outcome.seconds, self._give_up_resume, outcome.topic)
+        elif isinstance(outcome, Refreshed):
+            for reply in outcome.replies:
+                self.send_text(reply.text, reply.frame_type)
+            self._schedule_deadline()
+        else:  # Verify: a refresh token
+            self._apply(self._verify(outcome.token))
 
-    def _subscribe(self, topic: str, since: str | None) -> None:
-        if not self.session.may_use(topic):
-            self.start_close(CloseCode.TOPIC_NOT_ALLOWED)
-            return
-        self.session.topics.add(topic)
-        wait = self.server.resume_wait_seconds
-        replay = self.server.hub.subscribe(
-            self, topic, since, now_ms_int(), may_wait=wait > 0
-        )
-        if replay is None:  # the cursor may still be on its way: wait for it, bounded
-            asyncio.get_running_loop().call_later(wait, self._give_up_resume, topic)
-            return
-        self.answer_subscribe(topic, replay, resumed=since is not None)
+    def _send_subscribed(self, outcome: Subscribed) -> None:
+        if outcome.resume is not None:
+            self.server.metrics.replay(outcome.resume)
+        self.send_text(outcome.text, ServerType.SUBSCRIBED)
+        for entry in outcome.entries:
+            self.send_frame(entry.frame)
+        if outcome.entries:
+            self.server.metrics.message_out(ServerType.MESSAGE, len(outcome.entries))
+
+    def answer_subscribe(self, topic: str, replay: Replay) -> None:
+        """A pending resume settled by a fan-out: answer it now."""
+        self._apply(self.server.core.answer(topic, replay))
 
     def _give_up_resume(self, topic: str) -> None:
-        replay = self.server.hub.give_up(self, topic)
-        if replay is not None:
-            self.answer_subscribe(topic, replay)
+        answer = self.server.core.give_up(self, topic)
+        if answer is not None:
+            self._apply(answer)
 
-    def answer_subscribe(self, topic: str, replay: Replay, resumed: bool = True) -> None:
-        """Send ``subscribed`` and what is replayed; count the resume's outcome."""
-        if resumed:
-            self.server.metrics.replay("recovered" if replay.recovered else "not_recovered")
-        self.send_text(
-            encode(
-                ServerType.SUBSCRIBED,
-                topic=topic,
-                recovered=replay.recovered,
-                replayed=len(replay.entries),
-            ),
-            ServerType.SUBSCRIBED,
-        )
-        for entry in replay.entries:
-            self.send_frame(entry.frame)
-        if replay.entries:
-            self.server.metrics.message_out(ServerType.MESSAGE, len(replay.entries))
-
-    def _unsubscribe(self, topic: str) -> None:
-        if not self.server.hub.unsubscribe(self, topic):
-            self.send_error(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {topic!r}")
-            return
-        self.session.topics.discard(topic)
-        self.send_text(
-            encode(ServerType.UNSUBSCRIBED, topic=topic), ServerType.UNSUBSCRIBED
-        )
-
-    async def _publish(self, topic: str, data: Any) -> None:
-        if not self.session.identity.can_publish:
-            self.send_error(ErrorCode.FORBIDDEN, "publishing needs scope 'publish'")
-            return
-        if not self.session.may_use(topic):
-            self.start_close(CloseCode.TOPIC_NOT_ALLOWED)
-            return
+    async def _publish(self, publish: Publish) -> None:
+        core = self.server.core
         try:
             message_id = await self.server.publish(
-                topic, data, spans.current_trace_context()
+                publish.topic, publish.data, spans.current_trace_context()
             )
         except BrokerUnavailable as exc:
-            self.send_error(ErrorCode.BROKER_UNAVAILABLE, str(exc))
+            self._apply(core.publish_failed(str(exc)))
             return
-        self.send_text(
-            encode(ServerType.PUBLISHED, topic=topic, id=message_id), ServerType.PUBLISHED
-        )
+        self._apply(core.published(publish.topic, message_id))
 
-    def _refresh(self, token: str) -> None:
+    def _verify(self, token: str) -> Refreshed | Refuse:
+        core = self.server.core
         try:
             identity = self.server.verifier.verify(token)
         except InvalidToken as exc:
-            self.send_error(ErrorCode.REFRESH_REFUSED, str(exc))
-            return
-        outcome = self.session.refresh(identity)
-        if not outcome.accepted:
-            self.send_error(ErrorCode.REFRESH_REFUSED, outcome.reason)
-            return
-        for topic in outcome.dropped_topics:
-            self.server.hub.unsubscribe(self, topic)
-            self.send_text(
-                encode(ServerType.UNSUBSCRIBED, topic=topic), ServerType.UNSUBSCRIBED
-            )
-        self._schedule_deadline()
-        self.send_text(
-            encode(ServerType.REFRESHED, expires_at=self.session.expires_at_ms),
-            ServerType.REFRESHED,
-        )
+            return core.refresh_refused(str(exc))
+        return core.refresh(self, identity)
 
     # -- token deadlines -------------------------------------------------------
 
     def _schedule_deadline(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        when, _ = self.session.next_deadline(time.time())
+        now = time.time()
+        when = self.server.core.next_deadline(self.session, now)
         loop = asyncio.get_running_loop()
-        delay = max(when - time.time(), 0.0)
-        self._timer = loop.call_at(loop.time() + delay, self._on_deadline)
+        self._timer = loop.call_at(loop.time() + max(when - now, 0.0), self._on_deadline)
 
     def _on_deadline(self) -> None:
         self._timer = None
-        _, kind = self.session.next_deadline(time.time())
-        if kind is Deadline.WARN:
-            self.session.mark_warned()
-            self.send_text(
-                encode(ServerType.TOKEN_EXPIRING, expires_at=self.session.expires_at_ms),
-                ServerType.TOKEN_EXPIRING,
-            )
+        outcome = self.server.core.on_deadline(self.session, time.time())
+        self._apply(outcome)
+        if isinstance(outcome, Reply):  # the warning: expiry comes next
             self._schedule_deadline()
-        else:
-            self.start_close(CloseCode.TOKEN_EXPIRED)
 
     # -- outbound --------------------------------------------------------------
-
-    def send_error(self, code: ErrorCode, message: str) -> None:
-        self.server.metrics.protocol_error(code.value)
-        self.send_text(
-            encode(ServerType.ERROR, code=code.value, message=message), ServerType.ERROR
-        )
 
     def send_text(self, text: str, frame_type: ServerType) -> None:
         self.server.metrics.message_out(frame_type.value)

@@ -48,6 +48,12 @@ class TopicHistory:
         self._entries.append(entry)
         self._prune(now_ms)
 
+    def expired(self, now_ms: int) -> bool:
+        """True when everything remembered is older than the window (or nothing is):
+        the history can go, since no cursor in it could be resumed from anyway."""
+        entries = self._entries
+        return not entries or entries[-1].published_at < now_ms - self._max_age_ms
+
     def replay_since(self, cursor: str, now_ms: int) -> Replay:
         """Everything after ``cursor``, or ``recovered=False`` when it's not remembered."""
         self._prune(now_ms)

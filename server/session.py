@@ -1,12 +1,14 @@
 """One socket's state and the decisions about it, with no I/O.
 
-A :class:`Session` knows who holds the socket, which topics it follows, how fast it
-may send, and when its token warns and expires.  The aiohttp shell
-(:mod:`server.connection`) asks it what to do and does it.
+A :class:`Session` knows who holds the socket, how fast it may send, and when its
+token warns and expires.  Which topics it follows is kept by the hub
+(:mod:`wsharness.server.hub`), the one place subscriptions live; the core
+(:mod:`wsharness.server.core`) reads both to decide what each frame gets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -30,7 +32,7 @@ class RefreshOutcome:
 
 
 class Session:
-    """Identity, subscriptions, rate budget and token deadlines of one socket."""
+    """Identity, rate budget and token deadlines of one socket."""
 
     __slots__ = (
         "_allowance",
@@ -40,7 +42,6 @@ class Session:
         "connection_id",
         "identity",
         "rate_per_second",
-        "topics",
         "warning_seconds",
     )
 
@@ -55,7 +56,6 @@ class Session:
     ) -> None:
         self.connection_id = connection_id
         self.identity = identity
-        self.topics: set[str] = set()
         self.rate_per_second = rate_per_second
         self.burst = burst
         self.warning_seconds = warning_seconds
@@ -95,14 +95,19 @@ class Session:
     def mark_warned(self) -> None:
         self._warned = True
 
-    def refresh(self, new_identity: Identity) -> RefreshOutcome:
-        """Take a new token for the same subject; refuse one for anyone else."""
+    def refresh(
+        self, new_identity: Identity, subscribed: Iterable[str] = ()
+    ) -> RefreshOutcome:
+        """Take a new token for the same subject; refuse one for anyone else.
+
+        ``subscribed``: the socket's topics; those the new token no longer allows
+        are returned as ``dropped_topics`` (the caller unsubscribes them).
+        """
         if new_identity.sub != self.identity.sub:
             return RefreshOutcome(False, "token belongs to another subject")
         if new_identity.expires_at <= self.identity.expires_at:
             return RefreshOutcome(False, "token does not extend the session")
         self.identity = new_identity
         self._warned = False
-        dropped = tuple(sorted(t for t in self.topics if not new_identity.may_use(t)))
-        self.topics.difference_update(dropped)
+        dropped = tuple(sorted(t for t in subscribed if not new_identity.may_use(t)))
         return RefreshOutcome(True, dropped_topics=dropped)

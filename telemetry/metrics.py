@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
@@ -113,6 +113,39 @@ class ServerMetrics:
             unit="s",
             description="CPU time (user + system) of the server process",
         )
+        self._add_hostile_input_instruments(meter)
+
+    def _add_hostile_input_instruments(self, meter: Meter) -> None:
+        """What the server refused or evicted (issue 11)."""
+        self.frames_refused = Tally(names.LABEL_REASON)
+        self.http_publishes = Tally(names.LABEL_OUTCOME)
+        self.topic_evictions = Tally(names.LABEL_REASON)
+        self.internal_errors = Tally()
+        self.notifications_dropped = Tally(names.LABEL_REASON)
+        self.topic_histories: Callable[[], int] = lambda: 0
+        counters = (
+            (names.METRIC_FRAMES_REFUSED, self.frames_refused, "Client frames refused"),
+            (names.METRIC_HTTP_PUBLISHES, self.http_publishes, "POST /publish by outcome"),
+            (names.METRIC_TOPIC_EVICTIONS, self.topic_evictions, "Histories evicted"),
+            (names.METRIC_INTERNAL_ERRORS, self.internal_errors, "Sockets closed 1011"),
+            (
+                names.METRIC_NOTIFICATIONS_DROPPED,
+                self.notifications_dropped,
+                "Notifications whose data is not standard JSON",
+            ),
+        )
+        for name, tally, description in counters:
+            meter.create_observable_counter(
+                name, callbacks=[tally.observe], description=description
+            )
+        meter.create_observable_gauge(
+            names.METRIC_TOPIC_HISTORIES,
+            callbacks=[self._observe_topic_histories],
+            description="Topic histories kept (bounded by --history-max-topics)",
+        )
+
+    def _observe_topic_histories(self, _options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self.topic_histories())
 
     def handshake(self, outcome: str) -> None:
         self.handshakes.add((outcome,))
@@ -150,6 +183,21 @@ class ServerMetrics:
 
     def broker_outage(self) -> None:
         self.broker_outages.add()
+
+    def frame_refused(self, reason: str) -> None:
+        self.frames_refused.add((reason,))
+
+    def http_publish(self, outcome: str) -> None:
+        self.http_publishes.add((outcome,))
+
+    def topics_evicted(self, reason: str, count: int = 1) -> None:
+        self.topic_evictions.add((reason,), count)
+
+    def internal_error(self) -> None:
+        self.internal_errors.add()
+
+    def notification_dropped(self, reason: str) -> None:
+        self.notifications_dropped.add((reason,))
 
 
 def _observe_memory(_options: CallbackOptions) -> Iterable[Observation]:

@@ -43,3 +43,11 @@ def test_unknown_cursor_is_not_recovered() -> None:
     history.append(entry(0), now_ms=1_000)
     replay = history.replay_since("from-another-boot", now_ms=1_000)
     assert not replay.recovered and replay.entries == ()
+
+
+def test_a_history_has_expired_once_its_newest_entry_left_the_window() -> None:
+    history = TopicHistory(max_count=10, max_age_ms=5_000)
+    assert history.expired(now_ms=0)  # nothing remembered
+    history.append(entry(0, at_ms=1_000), now_ms=1_000)
+    assert not history.expired(now_ms=6_000)
+    assert history.expired(now_ms=6_001)

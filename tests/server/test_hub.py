@@ -29,7 +29,7 @@ def test_route_builds_one_frame_for_every_subscriber_and_remembers_it() -> None:
 def test_removed_subscribers_get_nothing() -> None:
     hub: Hub[str] = Hub(history_size=10, history_seconds=60)
     hub.subscribe("a", "t", None, now_ms=0)
-    hub.remove("a", {"t"})
+    hub.remove("a")
     assert hub.route(Notification("t", "x", 1, 0), now_ms=0).targets == []
     assert hub.subscribers("t") == set()
 
@@ -70,3 +70,42 @@ def test_unsubscribing_a_pending_resume_cancels_it() -> None:
     hub.subscribe("c", "t", "m2", now_ms=0, may_wait=True)
     assert hub.unsubscribe("c", "t")
     assert hub.route(note(2), now_ms=0).resolved == []
+
+
+def test_subscriptions_are_kept_by_topic_and_by_subscriber_alike() -> None:
+    hub: Hub[str] = Hub(history_size=10, history_seconds=60)
+    hub.subscribe("a", "t1", None, now_ms=0)
+    hub.subscribe("a", "t2", "m7", now_ms=0, may_wait=True)  # pending, still followed
+    assert hub.topics_of("a") == {"t1", "t2"}
+    assert hub.unsubscribe("a", "t1") and hub.topics_of("a") == {"t2"}
+    hub.remove("a")
+    assert hub.topics_of("a") == set() and hub.give_up("a", "t2") is None
+
+
+def publish(hub: Hub[str], topic: str, at_ms: int) -> None:
+    hub.route(Notification(topic=topic, id=f"{topic}@{at_ms}", data=0, published_at=at_ms),
+              now_ms=at_ms)  # fmt: skip
+
+
+def test_expired_histories_are_evicted_least_recently_published_first() -> None:
+    evicted: list[tuple[str, int]] = []
+    hub: Hub[str] = Hub(10, history_seconds=1, on_evict=lambda *e: evicted.append(e))
+    publish(hub, "old", at_ms=0)
+    publish(hub, "busy", at_ms=0)
+    publish(hub, "busy", at_ms=900)  # published again: moves behind "old"
+    assert hub.evict_expired(now_ms=1_500) == 1 and hub.history_count == 1
+    assert not hub.subscribe("c", "old", "old@0", now_ms=1_500).recovered  # type: ignore[union-attr]
+    assert hub.evict_expired(now_ms=2_000) == 1 and hub.history_count == 0
+    assert evicted == [("expired", 1), ("expired", 1)]
+
+
+def test_past_max_topics_the_stalest_history_makes_room() -> None:
+    evicted: list[tuple[str, int]] = []
+    hub: Hub[str] = Hub(10, 60, max_topics=2, on_evict=lambda *e: evicted.append(e))
+    publish(hub, "a", at_ms=0)
+    publish(hub, "b", at_ms=1)
+    publish(hub, "a", at_ms=2)
+    publish(hub, "c", at_ms=3)  # "b" is the stalest
+    assert hub.history_count == 2 and evicted == [("limit", 1)]
+    assert not hub.subscribe("s", "b", "b@1", now_ms=3).recovered  # type: ignore[union-attr]
+    assert hub.subscribe("s", "a", "a@0", now_ms=3).recovered  # type: ignore[union-attr]

@@ -112,3 +112,25 @@ PROM_PENDING_CONNECTIONS = "wsh_pending_connections"
 # key id not made: one ran within --jwks-refetch-seconds).
 METRIC_JWKS_FETCHES = "wsh_jwks_fetches"
 PROM_JWKS_FETCHES = "wsh_jwks_fetches_total"
+
+# --- Hostile input (issue 11) ------------------------------------------------
+# Client frames refused, by reason (an ``error`` frame or a close): e.g.
+# json_too_deep, non_standard_json, bad_traceparent, too_many_subscriptions,
+# topic_too_long, rate_limit, control_rate_limit, unmasked_frame, message_too_big.
+METRIC_FRAMES_REFUSED = "wsh_frames_refused"
+PROM_FRAMES_REFUSED = "wsh_frames_refused_total"
+# ``POST /publish`` requests by outcome (accepted, or why refused).
+METRIC_HTTP_PUBLISHES = "wsh_http_publishes"
+PROM_HTTP_PUBLISHES = "wsh_http_publishes_total"
+# Topic histories the instance keeps, and those it evicted (expired / limit).
+METRIC_TOPIC_HISTORIES = "wsh_topic_histories"
+PROM_TOPIC_HISTORIES = "wsh_topic_histories"
+METRIC_TOPIC_EVICTIONS = "wsh_topic_histories_evicted"
+PROM_TOPIC_EVICTIONS = "wsh_topic_histories_evicted_total"
+# Unexpected exceptions while handling a frame (the socket is closed 1011).
+METRIC_INTERNAL_ERRORS = "wsh_internal_errors"
+PROM_INTERNAL_ERRORS = "wsh_internal_errors_total"
+# Notifications not delivered because their data is not standard JSON (NaN from a
+# publisher that bypassed the server, straight to Pub/Sub).
+METRIC_NOTIFICATIONS_DROPPED = "wsh_notifications_dropped"
+PROM_NOTIFICATIONS_DROPPED = "wsh_notifications_dropped_total"

@@ -7,11 +7,15 @@ code is spelled in exactly one place.  Frames are JSON objects with a ``type``.
 from __future__ import annotations
 
 import json
+import math
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 WS_PATH = "/ws"
 TRACEPARENT = "traceparent"
+# Publish data nested deeper than this is refused (``bad_json``): it is serialised
+# again for every subscriber, and a deep enough value would overflow the encoder.
+MAX_DATA_DEPTH = 64
 
 
 class ClientType(StrEnum):
@@ -43,6 +47,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
     UNSUPPORTED_DATA = 1003
     ABNORMAL = 1006
     INVALID_PAYLOAD = 1007
@@ -57,6 +62,7 @@ class CloseCode(IntEnum):
 CLOSE_REASONS: dict[int, str] = {
     CloseCode.NORMAL: "normal closure",
     CloseCode.GOING_AWAY: "server going away, reconnect elsewhere",
+    CloseCode.PROTOCOL_ERROR: "protocol error",
     CloseCode.UNSUPPORTED_DATA: "binary frames are not supported",
     CloseCode.ABNORMAL: "connection lost without a close frame",
     CloseCode.INVALID_PAYLOAD: "invalid UTF-8 in a text frame",
@@ -79,15 +85,24 @@ class ErrorCode(StrEnum):
     REFRESH_REFUSED = "refresh_refused"
     NOT_SUBSCRIBED = "not_subscribed"
     BROKER_UNAVAILABLE = "broker_unavailable"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    TOPIC_TOO_LONG = "topic_too_long"
 
 
 class ProtocolError(ValueError):
-    """A client frame that is not a valid message; answered with an ``error`` frame."""
+    """A client frame that is not a valid message; answered with an ``error`` frame.
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    ``reason`` says more precisely why (the metric label), e.g. ``json_too_deep``
+    for a ``bad_json``; it defaults to the code.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.reason = reason or code.value
 
+
+_CLIENT_TYPES = {member.value: member for member in ClientType}
 
 REQUIRED_FIELDS: dict[ClientType, dict[str, type | tuple[type, ...]]] = {
     ClientType.SUBSCRIBE: {"topic": str},
@@ -99,28 +114,94 @@ REQUIRED_FIELDS: dict[ClientType, dict[str, type | tuple[type, ...]]] = {
 
 OPTIONAL_FIELDS: dict[ClientType, dict[str, type | tuple[type, ...]]] = {
     ClientType.SUBSCRIBE: {"since": str},
-    ClientType.PUBLISH: {TRACEPARENT: str},
 }
 
 
 def encode(frame_type: StrEnum | str, **fields: Any) -> str:
-    """Serialise one frame as compact JSON text."""
-    return json.dumps({"type": str(frame_type), **fields}, separators=(",", ":"))
+    """Serialise one frame as compact, standard JSON text (no NaN or Infinity)."""
+    return json.dumps(
+        {"type": str(frame_type), **fields}, separators=(",", ":"), allow_nan=False
+    )
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ProtocolError(
+        ErrorCode.BAD_JSON, f"{name} is not standard JSON", reason="non_standard_json"
+    )
+
+
+# One decoder, built once: ``json.loads`` with a keyword would build one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def loads_strict(text: str) -> Any:
+    """Standard JSON only: NaN, Infinity and nesting too deep for the parser are
+    refused like any malformed text, with :class:`ProtocolError` (``bad_json``)."""
+    try:
+        return _DECODER.decode(text)
+    except ProtocolError:
+        raise
+    except RecursionError:
+        raise ProtocolError(
+            ErrorCode.BAD_JSON, "JSON nested too deeply", reason="json_too_deep"
+        ) from None
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"not JSON: {exc}") from None
+
+
+def check_data(data: Any, depth: int = 1) -> None:
+    """Refuse publish data nested deeper than :data:`MAX_DATA_DEPTH` or holding a
+    number JSON cannot carry (``1e999`` parses as infinity)."""
+    kind = type(data)
+    if kind is dict:
+        children: Any = data.values()
+    elif kind is list:
+        children = data
+    else:
+        if kind is float and not math.isfinite(data):
+            raise ProtocolError(
+                ErrorCode.BAD_JSON, "number out of range", reason="non_standard_json"
+            )
+        return
+    if depth > MAX_DATA_DEPTH:
+        raise ProtocolError(
+            ErrorCode.BAD_JSON,
+            f"data nested deeper than {MAX_DATA_DEPTH} levels",
+            reason="json_too_deep",
+        )
+    for child in children:
+        if type(child) in _SCANNED:
+            check_data(child, depth + 1)
+
+
+_SCANNED = frozenset((dict, list, float))  # what check_data must look into
+
+
+def parse_publish_request(text: str) -> tuple[str, Any]:
+    """The ``{"topic", "data"}`` body of ``POST /publish``; :class:`ProtocolError`
+    when it is not standard JSON or not that shape."""
+    body = loads_strict(text)
+    if not isinstance(body, dict) or not _non_empty_str(body.get("topic")):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, 'expected {"topic": str, "data": ...}')
+    if "data" not in body:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, 'expected {"topic": str, "data": ...}')
+    check_data(body["data"])
+    return body["topic"], body["data"]
+
+
+def _non_empty_str(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
 
 
 def parse_client_frame(text: str) -> tuple[ClientType, dict[str, Any]]:
     """Parse and validate a client frame; raise :class:`ProtocolError` when invalid."""
-    try:
-        frame = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(ErrorCode.BAD_JSON, f"not JSON: {exc}") from None
+    frame = loads_strict(text)
     if not isinstance(frame, dict):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "a frame must be a JSON object")
     raw_type = frame.get("type")
-    try:
-        frame_type = ClientType(raw_type)
-    except ValueError:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {raw_type!r}") from None
+    frame_type = _CLIENT_TYPES.get(raw_type) if isinstance(raw_type, str) else None
+    if frame_type is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {repr(raw_type)[:64]}")
     _check_fields(frame_type, frame)
     return frame_type, frame
 
@@ -134,5 +215,11 @@ def _check_fields(frame_type: ClientType, frame: dict[str, Any]) -> None:
     for name, kind in OPTIONAL_FIELDS.get(frame_type, {}).items():
         if name in frame and not isinstance(frame[name], kind):
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{name!r} has the wrong type")
-    if frame_type is ClientType.PUBLISH and "data" not in frame:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, "publish needs 'data'")
+    if TRACEPARENT in frame and not isinstance(frame[TRACEPARENT], str):
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE, "'traceparent' must be a string", "bad_traceparent"
+        )
+    if frame_type is ClientType.PUBLISH:
+        if "data" not in frame:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "publish needs 'data'")
+        check_data(frame["data"])
