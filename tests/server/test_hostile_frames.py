@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -284,11 +284,11 @@ async def test_topic_names_are_bounded_in_bytes(server: RunningServer) -> None:
 async def test_a_ping_flood_closes_1008(server: RunningServer) -> None:
     settings = server.server.settings
     ws = await open_socket(server.ws_url)
-    pongs = []
+    pongs: list[asyncio.Future[float]] = []  # websockets' ping() awaits to a future
     started = time.monotonic()
     with pytest.raises(ConnectionClosed):
         for _ in range(20_000):
-            pongs.append(await ws.ping())
+            pongs.append(cast(asyncio.Future[float], await ws.ping()))
             await asyncio.sleep(0)  # let the in-process server read meanwhile
     elapsed = time.monotonic() - started
     assert await closed_code(ws) == CloseCode.POLICY_VIOLATION

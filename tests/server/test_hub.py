@@ -23,6 +23,7 @@ def test_route_builds_one_frame_for_every_subscriber_and_remembers_it() -> None:
     assert body == {"type": "message", "topic": "t", "id": "id-1", "data": {"k": "v"},
                     "published_at": 5, "traceparent": body["traceparent"]}  # fmt: skip
     replay = hub.subscribe("late", "t", "missing", now_ms=6)
+    assert replay is not None
     assert not replay.recovered
 
 
