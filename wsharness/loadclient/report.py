@@ -6,7 +6,7 @@ operations (a gap, a duplicate, an unexpected close) carry ``None``, which Locus
 counts without a time instead of a fake 0 ms.  Failures carry an exception whose
 message names the cause and stays stable (Locust groups failures by message), so
 the failures table reads like a diagnosis: refused upgrade and its status, close
-code, gap, duplicate, timeout.
+code, gap, duplicate, out of order, timeout.
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ class Gap(WsFailure):
 class Duplicate(WsFailure):
     def __init__(self) -> None:
         super().__init__("duplicate sequence number")
+
+
+class OutOfOrder(WsFailure):
+    """A sequence number that arrived after a later one (it was counted missing)."""
+
+    def __init__(self) -> None:
+        super().__init__("out-of-order sequence number")
 
 
 class ReplyTimeout(WsFailure):
