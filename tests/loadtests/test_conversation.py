@@ -23,6 +23,7 @@ from wsharness.loadclient.conversation import (
     RefreshDone,
     Refused,
     Reply,
+    Stamped,
     StrayError,
     TokenWarning,
     read_event,
@@ -32,15 +33,16 @@ from wsharness.loadclient.deliveries import (
     DeliverySampler,
     ProcessDeliveries,
 )
-from wsharness.loadclient.sequence import Verdict, stamp
+from wsharness.loadclient.sequence import Verdict, stamp, stamp_of
 
 
 def conversation(raw: bool = False) -> Conversation:
     return Conversation(raw, ProcessDeliveries(DeliveryCounts(), DeliverySampler()))
 
 
-def message(seq: int, topic: str = "t", publisher: str = "p") -> Message:
-    return Message(topic, f"id-{seq}", stamp(publisher, seq), 1.0, None)
+def message(seq: int, topic: str = "t", publisher: str = "p") -> Stamped:
+    data = stamp(publisher, seq)
+    return Stamped(Message(topic, f"id-{seq}", data, 1.0, None), *stamp_of(topic, data))
 
 
 def test_a_resubscribe_resumes_from_the_last_id_seen() -> None:
@@ -136,7 +138,8 @@ def test_raw_mode_matches_any_object_with_an_id_as_an_echo() -> None:
 def test_identical_frames_are_parsed_once() -> None:
     payload = b'{"type":"message","topic":"t","id":"1","data":null,"published_at":1}'
     first = read_event(payload)
-    assert isinstance(first, Message)
+    assert isinstance(first, Stamped)
+    assert first.key is None  # no sequence stamp in its data
     assert read_event(bytes(bytearray(payload))) is first  # another socket, same bytes
     assert read_event(b"not json") is None
 

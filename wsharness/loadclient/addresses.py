@@ -20,7 +20,7 @@ def parse_addresses(text: str) -> list[str]:
         first, _, last = part.partition("-")
         start = ipaddress.ip_address(first.strip())
         end = ipaddress.ip_address(last.strip()) if last else start
-        if end.version != start.version or end < start:
+        if end.version != start.version or int(end) < int(start):
             raise ValueError(f"bad address range {part!r}")
         addresses.extend(str(start + n) for n in range(int(end) - int(start) + 1))
     return addresses

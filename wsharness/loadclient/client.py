@@ -13,6 +13,7 @@ their ``id`` field.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import websocket
 from gevent.event import AsyncResult
 
 from wsharness.contract.clock import now_ms
-from wsharness.contract.protocol import TRACEPARENT, Message, ServerEvent, TokenExpiring
+from wsharness.contract.protocol import TRACEPARENT, ServerEvent, TokenExpiring
 from wsharness.loadclient import limits, report, tracing
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource
@@ -32,6 +33,7 @@ from wsharness.loadclient.conversation import (
     RefreshDone,
     Refused,
     Reply,
+    Stamped,
     StrayError,
     TokenWarning,
     read_event,
@@ -45,6 +47,7 @@ from wsharness.loadclient.tracing import client_span, record_span
 _SEND_ERRORS = (OSError, websocket.WebSocketException, report.WsFailure)
 
 
+@functools.lru_cache(maxsize=64)  # one string for all the users of a host
 def websocket_url(host: str, path: str) -> str:
     """``--host`` (ws, wss, http or https) joined with ``--ws-path``."""
     for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
@@ -66,6 +69,25 @@ def describe_connect_error(error: BaseException) -> report.WsFailure:
 
 class ProtocolClient:
     """One virtual user's conversation with the server, across reconnects."""
+
+    __slots__ = (
+        "_waiters",
+        "conversation",
+        "last_error",
+        "on_token_expiring",
+        "options",
+        "reporter",
+        "scope",
+        "session",
+        "sockopt",
+        "source_addresses",
+        "sub",
+        "token_issued_at",
+        "tokens",
+        "ttl",
+        "upgrade_traceparent",
+        "url",
+    )
 
     def __init__(
         self,
@@ -272,10 +294,10 @@ class ProtocolClient:
 
     def _on_text(self, payload: bytes) -> None:
         event = read_event(payload)
-        if event is None:
-            return
-        if type(event) is Message:
+        if isinstance(event, Stamped):
             self._on_message(event, len(payload))
+            return
+        if event is None:
             return
         outcome = self.conversation.receive(event)
         if isinstance(outcome, Reply):
@@ -294,8 +316,8 @@ class ProtocolClient:
         elif isinstance(outcome, StrayError):
             self.reporter.failure("error", None, report.ServerError(outcome.code))
 
-    def _on_message(self, message: Message, length: int) -> None:
-        verdict = self.conversation.deliver(message)
+    def _on_message(self, stamped: Stamped, length: int) -> None:
+        verdict = self.conversation.deliver(stamped)
         if verdict is not Verdict.IN_ORDER and verdict is not Verdict.FIRST:
             if verdict is Verdict.DUPLICATE:
                 self.reporter.failure(report.DELIVER, None, report.Duplicate())
@@ -305,6 +327,7 @@ class ProtocolClient:
                 self.reporter.failure(report.DELIVER, None, gap)
             elif verdict is Verdict.OUT_OF_ORDER:
                 self.reporter.failure(report.DELIVER, None, report.OutOfOrder())
+        message = stamped.message
         published_at = message.published_at
         if published_at is not None and self.conversation.process.sampler.take():
             lag = max(0.0, now_ms() - published_at)

@@ -43,7 +43,7 @@ from wsharness.contract.protocol import (
     parse_server_frame,
 )
 from wsharness.loadclient.deliveries import PROCESS, DeliveryCounts, ProcessDeliveries
-from wsharness.loadclient.sequence import SequenceTracker, Verdict
+from wsharness.loadclient.sequence import SequenceTracker, Verdict, stamp_of
 
 WELCOME = "welcome"
 PUBLISHED = "published"
@@ -51,17 +51,34 @@ SUBSCRIBED = "subscribed:"
 ECHOED = "echo:"
 
 _CACHE_SIZE = 256
-_parsed: dict[bytes, ServerEvent] = {}
 
 
-def read_event(payload: bytes) -> ServerEvent | None:
-    """The event a text frame carries, or None when it is not a JSON object."""
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """A ``message`` with its sequence stamp read once, for every socket it reaches."""
+
+    message: Message
+    key: tuple[str, str] | None  # (topic, publisher); None: not stamped
+    sequence: int
+
+
+_parsed: dict[bytes, ServerEvent | Stamped] = {}
+
+
+def read_event(payload: bytes) -> ServerEvent | Stamped | None:
+    """The event a text frame carries (a message as :class:`Stamped`), or None.
+
+    None when the payload is not a JSON object.
+    """
     event = _parsed.get(payload)
     if event is None:
         try:
-            event = parse_server_frame(payload)
+            parsed = parse_server_frame(payload)
         except ProtocolError:
             return None
+        event = parsed
+        if type(parsed) is Message:
+            event = Stamped(parsed, *stamp_of(parsed.topic, parsed.data))
         if len(_parsed) >= _CACHE_SIZE:
             _parsed.clear()
         _parsed[payload] = event
@@ -131,7 +148,7 @@ class Conversation:
         self.counts = DeliveryCounts()
         self.process = process
         self.expires_at = 0.0
-        self._pending: set[str] = set()
+        self._pending: dict[str, None] = {}  # an ordered set, smaller than set()
         self._echo_counter = 0
         self._refresh_started: float | None = None
 
@@ -139,12 +156,12 @@ class Conversation:
 
     def expect(self, key: str) -> str:
         """Wait for the reply ``key`` (returns it)."""
-        self._pending.add(key)
+        self._pending[key] = None
         return key
 
     def forget(self, key: str) -> None:
         """Stop waiting for ``key`` (it timed out, or its request was not sent)."""
-        self._pending.discard(key)
+        self._pending.pop(key, None)
 
     @property
     def pending(self) -> frozenset[str]:
@@ -179,17 +196,24 @@ class Conversation:
 
     def socket_closed(self) -> list[str]:
         """The socket closed: every reply still awaited is lost (their keys)."""
-        lost, self._pending = sorted(self._pending), set()
+        lost, self._pending = sorted(self._pending), {}
         return lost
 
     # --- incoming -----------------------------------------------------------
 
-    def deliver(self, message: Message) -> Verdict:
+    def deliver(self, stamped: Stamped) -> Verdict:
         """Judge and count one notification, and move the topic's cursor."""
-        topic = message.topic
+        message = stamped.message
         if message.id is not None:
-            self.cursors[topic] = message.id
-        verdict, missing = self.tracker.observe(topic, message.data)
+            self.cursors[message.topic] = message.id
+        if stamped.key is None:
+            verdict, missing = Verdict.UNSTAMPED, 0
+        else:
+            verdict, missing = self.tracker.observe_stamp(stamped.key, stamped.sequence)
+            if verdict is Verdict.IN_ORDER:  # the common case: two additions
+                self.counts.delivered += 1
+                self.process.counts.delivered += 1
+                return verdict
         self.counts.count(verdict, missing)
         process = self.process
         process.counts.count(verdict, missing)
@@ -224,7 +248,7 @@ class Conversation:
     def _reply(self, key: str, event: ServerEvent) -> Reply | None:
         if key not in self._pending:
             return None
-        self._pending.discard(key)
+        del self._pending[key]
         return Reply(key, event)
 
     def _refresh_ended(self, refused: str | None) -> RefreshDone | None:
@@ -237,6 +261,6 @@ class Conversation:
             assert done is not None
             return done
         if PUBLISHED in self._pending:
-            self._pending.discard(PUBLISHED)
+            del self._pending[PUBLISHED]
             return Refused(PUBLISHED, code)
         return StrayError(code)

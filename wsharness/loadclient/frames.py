@@ -47,6 +47,16 @@ def unmask(payload: bytes, key: bytes) -> bytes:
     )
 
 
+def _single_text(data: bytes) -> bytes | None:
+    """The payload when ``data`` is exactly one unmasked final text frame."""
+    length = data[1] if len(data) > 1 else 0xFF
+    if length < 126:
+        return data[2:] if len(data) == length + 2 else None
+    if length == 126 and len(data) >= 4 and len(data) == (data[2] << 8 | data[3]) + 4:
+        return data[4:]
+    return None
+
+
 class FrameReader:
     """Incremental reader of one connection's incoming frames."""
 
@@ -65,6 +75,10 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Every complete message in what has arrived, as ``(opcode, payload)``."""
+        if data[:1] == b"\x81" and not self._tail and self._fragments is None:
+            single = _single_text(data)  # the common case: one whole text frame
+            if single is not None:
+                return [(OP_TEXT, single)]
         if self._tail:
             data = self._tail + data
             self._tail = _EMPTY

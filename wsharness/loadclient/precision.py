@@ -50,5 +50,5 @@ def _float_percentile_fields(
 
 def keep_sub_millisecond_precision() -> None:
     """Install the finer buckets and decimal CSV percentiles (idempotent)."""
-    stats.bucket_response_time = fine_bucket
-    stats.StatsCSV._percentile_fields = _float_percentile_fields  # type: ignore[method-assign]
+    stats.bucket_response_time = fine_bucket  # type: ignore[assignment]
+    stats.StatsCSV._percentile_fields = _float_percentile_fields  # type: ignore[method-assign,assignment]

@@ -85,6 +85,9 @@ def elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
+_NO_CONTEXT: dict[str, Any] = {}  # shared by every user without one (read-only)
+
+
 class Reporter:
     """Fires the request events of one virtual user."""
 
@@ -92,7 +95,7 @@ class Reporter:
 
     def __init__(self, environment: Any, context: dict[str, Any] | None = None) -> None:
         self._fire = environment.events.request.fire
-        self._context = context or {}
+        self._context = context or _NO_CONTEXT
 
     def success(self, name: str, response_time: float, length: int = 0) -> None:
         self._fire(

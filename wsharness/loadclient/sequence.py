@@ -39,6 +39,21 @@ def stamp(publisher: str, sequence: int, payload: str = "") -> dict[str, Any]:
     return data
 
 
+_IN_ORDER = (Verdict.IN_ORDER, 0)
+_FIRST = (Verdict.FIRST, 0)
+_UNSTAMPED = (Verdict.UNSTAMPED, 0)
+
+
+def stamp_of(topic: str, data: Any) -> tuple[tuple[str, str] | None, int]:
+    """The (topic, publisher) key and sequence number of a message (key None: none)."""
+    if not isinstance(data, dict):
+        return None, 0
+    publisher, sequence = data.get(PUBLISHER_FIELD), data.get(SEQUENCE_FIELD)
+    if not isinstance(publisher, str) or not isinstance(sequence, int):
+        return None, 0
+    return (topic, publisher), sequence
+
+
 class SequenceTracker:
     """The last sequence number seen per (topic, publisher), and the gaps before it."""
 
@@ -54,19 +69,20 @@ class SequenceTracker:
         The count is positive for a gap, ``-1`` for a late arrival (one number fewer
         missing), else 0.
         """
-        if not isinstance(data, dict):
-            return Verdict.UNSTAMPED, 0
-        publisher, sequence = data.get(PUBLISHER_FIELD), data.get(SEQUENCE_FIELD)
-        if not isinstance(publisher, str) or not isinstance(sequence, int):
-            return Verdict.UNSTAMPED, 0
-        key = (topic, publisher)
+        key, sequence = stamp_of(topic, data)
+        if key is None:
+            return _UNSTAMPED
+        return self.observe_stamp(key, sequence)
+
+    def observe_stamp(self, key: tuple[str, str], sequence: int) -> tuple[Verdict, int]:
+        """:meth:`observe` for a stamp already read (see :func:`stamp_of`)."""
         last = self._last.get(key)
+        if last is not None and sequence == last + 1:  # the common case, first
+            self._last[key] = sequence
+            return _IN_ORDER
         if last is None:
             self._last[key] = sequence
-            return Verdict.FIRST, 0
-        if sequence == last + 1:
-            self._last[key] = sequence
-            return Verdict.IN_ORDER, 0
+            return _FIRST
         if sequence <= last:
             if self._fill(key, sequence):
                 return Verdict.OUT_OF_ORDER, -1

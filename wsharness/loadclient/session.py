@@ -6,10 +6,14 @@ receive side is ours and built for fan-out: one read takes whatever the socket
 holds, :class:`~wsharness.loadclient.frames.FrameReader` splits it into messages, and
 each text payload goes to a callback as bytes (pings are answered, the close code is
 kept).  On a plain ``ws://`` socket the read runs in a callback of the gevent loop
-when the descriptor is readable, so an idle socket owns no greenlet; on ``wss://``
-(where TLS may hold decrypted bytes the descriptor no longer shows) one receive
-greenlet per socket reads instead.  Callbacks run in the loop and must not block:
-anything that sends (a pong, the close reply) is handed to a greenlet.
+when the descriptor is readable, so an idle socket owns no greenlet: on Linux every
+plain socket of the process sits in one ``epoll`` set (:class:`FanIn`) that a single
+gevent watcher reads, so a fan-out reaching thousands of sockets costs one wake-up
+and a loop over the ready ones, not one loop callback each; elsewhere each socket
+has its own gevent watcher.  On ``wss://`` (where TLS may hold decrypted bytes the
+descriptor no longer shows) one receive greenlet per socket reads instead.
+Callbacks run in the loop and must not block: anything that sends (a pong, the
+close reply) is handed to a greenlet.
 
 The session also carries the three network faults of the drops user: an abrupt
 abort (TCP FIN, no close frame), a reset (``SO_LINGER`` 0 then close: RST) and a
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import ssl
 import struct
@@ -44,6 +49,7 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 _CLOSE_WAIT_S = 2.0
 RECV_BYTES = 65536
 _READ = 1  # libev EV_READ
+_NO_LOCK = contextlib.nullcontext()
 
 
 def parse_close_code(payload: bytes) -> int | None:
@@ -76,6 +82,72 @@ def open_tcp(
     except BaseException:
         sock.close()
         raise
+
+
+class FanIn:
+    """One ``epoll`` set for the process's plain sockets, read by one gevent watcher.
+
+    Level-triggered: a socket with bytes left is reported again on the next round.
+    """
+
+    _instance: FanIn | None = None
+    MAX_EVENTS = 1024
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), _READ)
+        self._watcher.start(self._ready)
+        self._pid = os.getpid()
+
+    @classmethod
+    def get(cls) -> FanIn | None:
+        """The process's set (made on first use, again after a fork); None without epoll."""
+        if not hasattr(select, "epoll"):
+            return None
+        if cls._instance is None or cls._instance._pid != os.getpid():
+            cls._instance = cls()
+        return cls._instance
+
+    def watch(self, fd: int) -> _Watch:
+        return _Watch(self, fd)
+
+    def start(self, fd: int, callback: Callable[[], None]) -> None:
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # stopped without unregistering: never mind
+            self._epoll.modify(fd, select.EPOLLIN)
+        self._callbacks[fd] = callback
+
+    def stop(self, fd: int) -> None:
+        if self._callbacks.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        callbacks = self._callbacks
+        for fd, _ in self._epoll.poll(0, self.MAX_EVENTS):
+            callback = callbacks.get(fd)
+            if callback is not None:
+                callback()
+
+
+class _Watch:
+    """One socket's place in a :class:`FanIn`, shaped like a gevent io watcher."""
+
+    __slots__ = ("fan_in", "fd")
+
+    def __init__(self, fan_in: FanIn, fd: int) -> None:
+        self.fan_in = fan_in
+        self.fd = fd
+
+    def start(self, callback: Callable[[], None]) -> None:
+        self.fan_in.start(self.fd, callback)
+
+    def stop(self) -> None:
+        self.fan_in.stop(self.fd)
+
+    close = stop
 
 
 class WsSession:
@@ -111,16 +183,24 @@ class WsSession:
         self._reader: gevent.Greenlet | None = None
         self._watcher: Any = None
         ws.settimeout(None)
-        ws.handshake_response = None  # headers of the upgrade: nothing reads them again
+        # websocket-client's reading side is never used again: let it go
+        vars(ws).update(
+            handshake_response=None, frame_buffer=None, cont_frame=None, readlock=_NO_LOCK
+        )
         GAUGE.socket_opened()
         sock = ws.sock
+        assert sock is not None  # connected
         if isinstance(sock, ssl.SSLSocket):
             self._fd = -1
             self._reader = gevent.spawn(self._read_loop)
         else:
             self._fd = sock.fileno()
             os.set_blocking(self._fd, False)  # gevent's sockets are; reads must be
-            self._watcher = gevent.get_hub().loop.io(self._fd, _READ)
+            fan_in = FanIn.get()
+            if fan_in is not None:
+                self._watcher = fan_in.watch(self._fd)
+            else:
+                self._watcher = gevent.get_hub().loop.io(self._fd, _READ)
             self._watcher.start(self._readable)
 
     @classmethod
@@ -135,7 +215,7 @@ class WsSession:
         source_address: str | None = None,
     ) -> WsSession:
         """Open the socket (raises websocket-client's errors on failure)."""
-        ws = websocket.WebSocket(sockopt=tuple(sockopt), skip_utf8_validation=True)
+        ws = websocket.WebSocket(sockopt=list(sockopt), skip_utf8_validation=True)
         sock = None
         if source_address is not None:
             sock = open_tcp(url, timeout, sockopt, source_address)
@@ -173,7 +253,7 @@ class WsSession:
         """The greenlet reader of a TLS socket."""
         sock = self.ws.sock
         try:
-            while self.is_open:
+            while self.is_open and sock is not None:
                 if self._resume is not None:
                     self._resume.wait()
                 data = sock.recv(RECV_BYTES)
@@ -255,14 +335,14 @@ class WsSession:
         """Drop the connection abruptly: TCP shutdown, no close frame."""
         self.intended = True
         with contextlib.suppress(OSError, AttributeError):
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+            self.ws.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
         self.kill()
 
     def reset(self) -> None:
         """Drop the connection with a TCP RST (``SO_LINGER`` 0, then close)."""
         self.intended = True
         with contextlib.suppress(OSError, AttributeError):
-            self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)  # type: ignore[union-attr]
         self.kill()
 
     def stall(self, seconds: float) -> bool:

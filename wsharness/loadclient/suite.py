@@ -13,6 +13,7 @@ Request names (type ``WS``): ``connect``, ``echo``, ``deliver``, ``publish``,
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import gevent
@@ -59,6 +60,10 @@ def refuse_without_tokens(environment: Any, **_: Any) -> None:
     gevent.spawn(environment.runner.quit if headless else environment.runner.stop)
 
 
+if "GEVENT_TRACK_GREENLET_TREE" not in os.environ:
+    # gevent records each greenlet's parent, locals tree and spawning stack for
+    # debugging: hundreds of bytes per user for nothing a load test reads.
+    gevent.config.track_greenlet_tree = False
 keep_sub_millisecond_precision()
 limits.raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)

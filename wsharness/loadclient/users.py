@@ -183,6 +183,17 @@ class WebSocketUser(User):
         if seconds > 0:
             gevent.sleep(seconds)
 
+    def hold_forever(self) -> None:
+        """Keep the socket until the user stops, recovering each time it closes.
+
+        No timer while waiting: an idle user costs its greenlet and its socket.
+        """
+        while True:
+            session = self.client.session
+            if session is not None:
+                session.closed.wait()
+            self.recover()
+
     def hold(self, seconds: float) -> None:
         """Keep the socket for ``seconds``; recover at once if it closes meanwhile."""
         deadline = time.monotonic() + seconds
@@ -219,7 +230,7 @@ class IdleUser(WebSocketUser):
 
     @task
     def idle(self) -> None:
-        self.hold(_HOLD_SLICE_S)
+        self.hold_forever()
 
 
 class ActiveUser(WebSocketUser):
