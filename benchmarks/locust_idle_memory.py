@@ -39,7 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -325,6 +325,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--source-addresses", default="127.0.0.1-127.0.0.16", help="for ours-2p"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--variants",
         default="bare,ours,ours-2p,artillery",
@@ -367,6 +368,9 @@ def main() -> int:
                 for name in variant_names(args)
             ]
     print_figures(results)
+    if args.json:
+        rows = [{**asdict(row), "kb_per_user": row.kb_per_user} for row in results]
+        args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 

@@ -33,6 +33,8 @@ class LocustRun:
     failures: list[dict[str, str]]
     sockets: list[dict[str, str]]
     observed: set[str] = field(default_factory=set)
+    deliveries: list[dict[str, str]] = field(default_factory=list)
+    generators: list[dict[str, str]] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return int(self.stats[name]["Request Count"]) if name in self.stats else 0
@@ -42,6 +44,10 @@ class LocustRun:
 
     def errors(self) -> dict[tuple[str, str], int]:
         return {(f["Name"], f["Error"]): int(f["Occurrences"]) for f in self.failures}
+
+    def last_deliveries(self, process: str = "total") -> dict[str, str]:
+        """The last ``_deliveries.csv`` row of ``process``."""
+        return [row for row in self.deliveries if row["Process"] == process][-1]
 
     @property
     def max_open_sockets(self) -> int:
@@ -106,4 +112,6 @@ def run_locust(
         failures=_rows(Path(f"{prefix}_failures.csv")),
         sockets=_rows(Path(f"{prefix}_sockets.csv")),
         observed=observed,
+        deliveries=_rows(Path(f"{prefix}_deliveries.csv")),
+        generators=_rows(Path(f"{prefix}_generators.csv")),
     )

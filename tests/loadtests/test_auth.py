@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from tests.support.servers import SECRET
-from wsharness.contract.tokens import mint
+from wsharness.contract.tokens import PUBLISH_SCOPE, mint
 from wsharness.loadclient.auth import NoTokenSource, TokenSource
 from wsharness.loadclient.options import LoadOptions
 
@@ -20,7 +20,7 @@ def claims(token: str) -> dict:
 
 def test_minted_tokens_carry_subject_scope_and_ttl() -> None:
     source = TokenSource(LoadOptions(jwt_secret=SECRET))
-    decoded = claims(source.publisher_token("pub-1", ttl=30))
+    decoded = claims(source.token("pub-1", ttl=30, scope=PUBLISH_SCOPE))
     assert decoded["sub"] == "pub-1"
     assert decoded["scope"] == "publish"
     assert 29 <= decoded["exp"] - decoded["iat"] <= 31

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, NoReturn
 
@@ -223,3 +225,155 @@ def _check_fields(frame_type: ClientType, frame: dict[str, Any]) -> None:
         if "data" not in frame:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, "publish needs 'data'")
         check_data(frame["data"])
+
+
+# --- frames the server sends, as typed events (read by the load client) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    connection_id: str
+    sub: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    topic: str
+    recovered: bool
+    replayed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification; ``published_at`` None when the server did not stamp it."""
+
+    topic: str
+    id: str | None
+    data: Any
+    published_at: float | None
+    traceparent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Echoed:
+    """An echo reply: the client's own frame back (``id`` is its correlation key)."""
+
+    id: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExpiring:
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    topic: str
+    id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerErrorFrame:
+    """An ``error`` frame: the server refused one client frame; the socket stays."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFrame:
+    """A JSON object of no known type (a raw echo endpoint's reply, a newer server)."""
+
+    fields: dict[str, Any]
+
+
+ServerEvent = (
+    Welcome
+    | Subscribed
+    | Unsubscribed
+    | Message
+    | Echoed
+    | TokenExpiring
+    | Refreshed
+    | Published
+    | ServerErrorFrame
+    | UnknownFrame
+)
+
+
+def parse_server_frame(text: str | bytes) -> ServerEvent:
+    """Read one server text frame as a typed event; raise :class:`ProtocolError`.
+
+    Lenient about fields, as a client should be: a missing or mistyped field gets a
+    neutral value (``""``, ``None``, ``0``) rather than failing the frame, so a
+    server that differs in a detail is still measured.
+    """
+    try:
+        frame = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"not JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "a frame must be a JSON object")
+    frame_type = frame.get("type")
+    read = _SERVER_READERS.get(frame_type) if isinstance(frame_type, str) else None
+    return UnknownFrame(frame) if read is None else read(frame)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _message(frame: dict[str, Any]) -> Message:
+    return Message(
+        _text(frame.get("topic")),
+        _optional_text(frame.get("id")),
+        frame.get("data"),
+        _number(frame.get("published_at")),
+        _optional_text(frame.get(TRACEPARENT)),
+    )
+
+
+_SERVER_READERS: dict[str, Callable[[dict[str, Any]], ServerEvent]] = {
+    ServerType.MESSAGE: _message,
+    ServerType.WELCOME: lambda f: Welcome(
+        _text(f.get("connection_id")),
+        _text(f.get("sub")),
+        _number(f.get("expires_at")) or 0,
+    ),
+    ServerType.SUBSCRIBED: lambda f: Subscribed(
+        _text(f.get("topic")),
+        f.get("recovered") is not False,
+        int(_number(f.get("replayed")) or 0),
+    ),
+    ServerType.UNSUBSCRIBED: lambda f: Unsubscribed(_text(f.get("topic"))),
+    ServerType.ECHO: lambda f: Echoed(f.get("id")),
+    ServerType.TOKEN_EXPIRING: lambda f: TokenExpiring(_number(f.get("expires_at")) or 0),
+    ServerType.REFRESHED: lambda f: Refreshed(_number(f.get("expires_at")) or 0),
+    ServerType.PUBLISHED: lambda f: Published(
+        _text(f.get("topic")), _optional_text(f.get("id"))
+    ),
+    ServerType.ERROR: lambda f: ServerErrorFrame(
+        _text(f.get("code")), _text(f.get("message"))
+    ),
+}

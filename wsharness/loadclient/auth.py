@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import jwt
 
-from wsharness.contract.tokens import PUBLISH_SCOPE, mint
+from wsharness.contract.tokens import mint
 from wsharness.loadclient.options import LoadOptions
 
 _REUSE_MARGIN_S = 2.0
@@ -57,9 +57,6 @@ class TokenSource:
         raise NoTokenSource(
             "set --jwt-secret (WSH_JWT_SECRET), --token-file or --token-command"
         )
-
-    def publisher_token(self, sub: str, ttl: float) -> str:
-        return self.token(sub, ttl, scope=PUBLISH_SCOPE)
 
     def _cached(self, key: tuple[str, str, float], fetch: Callable[[], str]) -> str:
         token = self._cache.get(key)

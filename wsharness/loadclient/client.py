@@ -1,17 +1,19 @@
-"""The client side of the ``/ws`` contract, reporting every timing to Locust.
+"""The shell around :class:`~wsharness.loadclient.conversation.Conversation`.
 
-:class:`ProtocolClient` owns one virtual user's current socket and everything that
-outlives a socket: the resume cursor per topic (last message ``id``), the sequence
-tracker, and the waiters for replies.  Replies are matched in the receive greenlet
-(``welcome``, ``subscribed``, ``echo`` by id, ``published``, ``refreshed``);
-deliveries are timed there from ``published_at``.  In raw mode it speaks to any RFC
-6455 echo endpoint: no token needed, no welcome, no subscriptions, echoes matched by
+:class:`ProtocolClient` owns one virtual user's current socket and carries out what
+its conversation decides: it sends the frames, waits for replies on gevent
+``AsyncResult`` objects (one per awaited key), times requests and reports them to
+Locust, and records client spans.  Incoming text frames arrive in the gevent loop
+(see :mod:`~wsharness.loadclient.session`); a ``message`` is judged and counted
+there exactly, and its delivery timed when the process's sampler takes it
+(:mod:`~wsharness.loadclient.deliveries`).  In raw mode it speaks to any RFC 6455
+echo endpoint: no token needed, no welcome, no subscriptions, echoes matched by
 their ``id`` field.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,28 +23,31 @@ import websocket
 from gevent.event import AsyncResult
 
 from wsharness.contract.clock import now_ms
-from wsharness.contract.protocol import (
-    TRACEPARENT,
-    ClientType,
-    ErrorCode,
-    ServerType,
-    encode,
-)
-from wsharness.loadclient import limits, report
+from wsharness.contract.protocol import TRACEPARENT, ServerEvent, TokenExpiring
+from wsharness.loadclient import limits, report, tracing
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource
+from wsharness.loadclient.conversation import (
+    WELCOME,
+    Conversation,
+    RefreshDone,
+    Refused,
+    Reply,
+    Stamped,
+    StrayError,
+    TokenWarning,
+    read_event,
+)
 from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.report import Reporter
-from wsharness.loadclient.sequence import SequenceTracker, Verdict
+from wsharness.loadclient.sequence import Verdict
 from wsharness.loadclient.session import WsSession
 from wsharness.loadclient.tracing import client_span, record_span
 
-WELCOME = "welcome"
-PUBLISHED = "published"
-SUBSCRIBED = "subscribed:"
-ECHOED = "echo:"
+_SEND_ERRORS = (OSError, websocket.WebSocketException, report.WsFailure)
 
 
+@functools.lru_cache(maxsize=64)  # one string for all the users of a host
 def websocket_url(host: str, path: str) -> str:
     """``--host`` (ws, wss, http or https) joined with ``--ws-path``."""
     for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
@@ -64,6 +69,25 @@ def describe_connect_error(error: BaseException) -> report.WsFailure:
 
 class ProtocolClient:
     """One virtual user's conversation with the server, across reconnects."""
+
+    __slots__ = (
+        "_waiters",
+        "conversation",
+        "last_error",
+        "on_token_expiring",
+        "options",
+        "reporter",
+        "scope",
+        "session",
+        "sockopt",
+        "source_addresses",
+        "sub",
+        "token_issued_at",
+        "tokens",
+        "ttl",
+        "upgrade_traceparent",
+        "url",
+    )
 
     def __init__(
         self,
@@ -87,13 +111,9 @@ class ProtocolClient:
         self.ttl = options.token_ttl if ttl is None else ttl
         self.sockopt = tuple(sockopt)
         self.session: WsSession | None = None
-        self.last_ids: dict[str, str] = {}
-        self.tracker = SequenceTracker()
-        self.expires_at = 0.0
-        self.on_token_expiring: Callable[[dict[str, Any]], None] | None = None
+        self.conversation = Conversation(options.raw)
+        self.on_token_expiring: Callable[[TokenExpiring], None] | None = None
         self._waiters: dict[str, AsyncResult] = {}
-        self._echo_counter = 0
-        self._refresh_started: float | None = None
         self.last_error: Exception | None = None
         self.token_issued_at = 0.0  # time.monotonic() of the last token sent
         self.upgrade_traceparent: str | None = None  # of the last upgrade that succeeded
@@ -103,6 +123,15 @@ class ProtocolClient:
     @property
     def raw(self) -> bool:
         return self.options.raw
+
+    @property
+    def expires_at(self) -> float:
+        return self.conversation.expires_at
+
+    @property
+    def last_ids(self) -> dict[str, str]:
+        """The resume cursor per topic: the last message ``id`` seen."""
+        return self.conversation.cursors
 
     def token(self) -> str | None:
         if self.tokens is None:
@@ -128,14 +157,14 @@ class ProtocolClient:
             except Exception as error:
                 failure = describe_connect_error(error)
                 span.fail(failure)
-                self._waiters.pop(WELCOME, None)
+                self._unexpect(WELCOME)
                 self.reporter.failure(report.CONNECT, report.elapsed_ms(started), failure)
                 return False
         self.upgrade_traceparent = span.traceparent
         self.reporter.success(report.CONNECT, report.elapsed_ms(started))
         if welcome is None:
             return True
-        return self._await(welcome, WELCOME, report.CONNECT) is not None
+        return self._await(welcome, "welcome", report.CONNECT) is not None
 
     def _headers(self, traceparent: str) -> list[str]:
         self.token_issued_at = time.monotonic()
@@ -153,18 +182,16 @@ class ProtocolClient:
         """
         pending = {}
         for topic in topics:
-            pending[topic] = self._expect(SUBSCRIBED + topic)
-            since = self.last_ids.get(topic)
-            fields = {"topic": topic} if since is None else {"topic": topic, "since": since}
-            self.send(encode(ClientType.SUBSCRIBE, **fields))
+            key, text = self.conversation.subscribe(topic)
+            pending[topic] = self._waiter(key)
+            self.send(text)
         lost = []
         for topic, waiter in pending.items():
-            frame = self._await(waiter, "subscribed", name)
-            if frame is None:
+            event = self._await(waiter, "subscribed", name)
+            if event is None:
                 return None
-            if frame.get("recovered") is False:
+            if not getattr(event, "recovered", True):
                 lost.append(topic)
-                self.tracker.forget_topic(topic)
         return lost
 
     # --- requests ---------------------------------------------------------
@@ -176,15 +203,13 @@ class ProtocolClient:
 
     def echo(self, payload: str) -> None:
         """One round trip; reports ``echo``."""
-        self._echo_counter += 1
-        echo_id = self._echo_counter
-        waiter = self._expect(f"{ECHOED}{echo_id}")
-        text = encode(ClientType.ECHO, id=echo_id, payload=payload)
+        key, text = self.conversation.echo(payload)
+        waiter = self._waiter(key)
         started = time.perf_counter()
         try:
             self.send(text)
-        except (OSError, websocket.WebSocketException, report.WsFailure):
-            self._waiters.pop(f"{ECHOED}{echo_id}", None)
+        except _SEND_ERRORS:
+            self._unexpect(key)
             return
         if self._await(waiter, "echo reply", report.ECHO) is not None:
             elapsed = report.elapsed_ms(started)
@@ -197,15 +222,14 @@ class ProtocolClient:
         True when acknowledged, False when refused (an ``error`` frame: not
         published), None when unknown (timeout or close: it may have gone out).
         """
-        waiter = self._expect(PUBLISHED)
         started = time.perf_counter()
         with client_span(report.PUBLISH) as span:
-            fields = {"topic": topic, "data": data, TRACEPARENT: span.traceparent}
-            text = encode(ClientType.PUBLISH, **fields)
+            key, text = self.conversation.publish(topic, data, span.traceparent)
+            waiter = self._waiter(key)
             try:
                 self.send(text)
-            except (OSError, websocket.WebSocketException, report.WsFailure):
-                self._waiters.pop(PUBLISHED, None)
+            except _SEND_ERRORS:
+                self._unexpect(key)
                 return False
             ack = self._await(waiter, "published ack", report.PUBLISH)
         if ack is None:
@@ -219,25 +243,34 @@ class ProtocolClient:
         ``started`` (a ``perf_counter`` value, default now) is when the refresh was
         asked for, i.e. when ``token_expiring`` arrived.
         """
-        self._refresh_started = time.perf_counter() if started is None else started
+        asked = time.perf_counter() if started is None else started
         self.token_issued_at = time.monotonic()
+        text = self.conversation.refresh(self.token() or "", asked)
         try:
-            self.send(encode(ClientType.REFRESH, token=self.token() or ""))
-        except (OSError, websocket.WebSocketException, report.WsFailure):
-            self._refresh_started = None  # the socket is gone; its close is reported
+            self.send(text)
+        except _SEND_ERRORS:
+            self.conversation.refresh_unsent()  # the socket is gone; its close is reported
 
     # --- waiting for replies ----------------------------------------------
 
     def _expect(self, key: str) -> AsyncResult:
-        waiter = AsyncResult()
+        return self._waiter(self.conversation.expect(key))
+
+    def _waiter(self, key: str) -> AsyncResult:
+        waiter: AsyncResult = AsyncResult()
         self._waiters[key] = waiter
         return waiter
 
-    def _await(self, waiter: AsyncResult, what: str, name: str) -> dict[str, Any] | None:
+    def _unexpect(self, key: str) -> None:
+        self.conversation.forget(key)
+        self._waiters.pop(key, None)
+
+    def _await(self, waiter: AsyncResult, what: str, name: str) -> ServerEvent | None:
         """The reply, or ``None`` after reporting why it did not come."""
         started = time.perf_counter()
         try:
-            return waiter.get(timeout=self.options.ws_timeout)
+            reply: ServerEvent = waiter.get(timeout=self.options.ws_timeout)  # type: ignore[assignment]  # gevent's AsyncResult is untyped
+            return reply
         except gevent.Timeout:
             error: Exception = report.ReplyTimeout(what)
         except report.WsFailure as failure:
@@ -245,90 +278,69 @@ class ProtocolClient:
         finally:
             for key, value in list(self._waiters.items()):
                 if value is waiter:
-                    del self._waiters[key]
+                    self._unexpect(key)
         self.last_error = error
         if not isinstance(error, report.UnexpectedClose):  # the close is reported once
             self.reporter.failure(name, report.elapsed_ms(started), error)
         return None
 
-    def _resolve(self, key: str, frame: dict[str, Any]) -> None:
-        waiter = self._waiters.pop(key, None)
-        if waiter is not None:
-            waiter.set(frame)
-
     def _on_close(self, session: WsSession) -> None:
+        self.conversation.socket_closed()
         waiters, self._waiters = self._waiters, {}
         for waiter in waiters.values():
             waiter.set_exception(report.UnexpectedClose(session.close_code))
 
-    # --- the receive greenlet -----------------------------------------------
+    # --- incoming frames, in the gevent loop ----------------------------------
 
-    def _on_text(self, text: str) -> None:
-        try:
-            frame = json.loads(text)
-        except ValueError:
+    def _on_text(self, payload: bytes) -> None:
+        event = read_event(payload)
+        if isinstance(event, Stamped):
+            self._on_message(event, len(payload))
             return
-        if not isinstance(frame, dict):
+        if event is None:
             return
-        frame_type = frame.get("type")
-        if frame_type == ServerType.MESSAGE:
-            self._on_message(frame, len(text))
-        elif frame_type == ServerType.ECHO or (self.raw and "id" in frame):
-            self._resolve(f"{ECHOED}{frame.get('id')}", frame)
-        elif frame_type == ServerType.SUBSCRIBED:
-            self._resolve(SUBSCRIBED + str(frame.get("topic")), frame)
-        elif frame_type == ServerType.WELCOME:
-            self.expires_at = float(frame.get("expires_at") or 0)
-            self._resolve(WELCOME, frame)
-        elif frame_type == ServerType.PUBLISHED:
-            self._resolve(PUBLISHED, frame)
-        elif frame_type == ServerType.TOKEN_EXPIRING:
+        outcome = self.conversation.receive(event)
+        if isinstance(outcome, Reply):
+            waiter = self._waiters.pop(outcome.key, None)
+            if waiter is not None:
+                waiter.set(outcome.event)
+        elif isinstance(outcome, Refused):
+            waiter = self._waiters.pop(outcome.key, None)
+            if waiter is not None:
+                waiter.set_exception(report.ServerError(outcome.code))
+        elif isinstance(outcome, RefreshDone):
+            self._on_refresh_done(outcome)
+        elif isinstance(outcome, TokenWarning):
             if self.on_token_expiring is not None:
-                self.on_token_expiring(frame)
-        elif frame_type == ServerType.REFRESHED:
-            self._on_refreshed(frame)
-        elif frame_type == ServerType.ERROR:
-            self._on_error(frame)
+                gevent.spawn(self.on_token_expiring, outcome.event)  # it sends
+        elif isinstance(outcome, StrayError):
+            self.reporter.failure("error", None, report.ServerError(outcome.code))
 
-    def _on_message(self, frame: dict[str, Any], length: int) -> None:
-        topic = str(frame.get("topic"))
-        message_id = frame.get("id")
-        if isinstance(message_id, str):
-            self.last_ids[topic] = message_id
-        verdict, _missing = self.tracker.observe(topic, frame.get("data"))
-        if verdict is Verdict.DUPLICATE:
-            self.reporter.failure(report.DELIVER, None, report.Duplicate())
-            return
-        if verdict is Verdict.GAP:
-            gap = report.Gap("gap: missing sequence number")
-            self.reporter.failure(report.DELIVER, None, gap)
-        published_at = frame.get("published_at")
-        if isinstance(published_at, int | float):
-            lag = max(0.0, now_ms() - float(published_at))
+    def _on_message(self, stamped: Stamped, length: int) -> None:
+        verdict = self.conversation.deliver(stamped)
+        if verdict is not Verdict.IN_ORDER and verdict is not Verdict.FIRST:
+            if verdict is Verdict.DUPLICATE:
+                self.reporter.failure(report.DELIVER, None, report.Duplicate())
+                return
+            if verdict is Verdict.GAP:
+                gap = report.Gap("gap: missing sequence number")
+                self.reporter.failure(report.DELIVER, None, gap)
+            elif verdict is Verdict.OUT_OF_ORDER:
+                self.reporter.failure(report.DELIVER, None, report.OutOfOrder())
+        message = stamped.message
+        published_at = message.published_at
+        if published_at is not None and self.conversation.process.sampler.take():
+            lag = max(0.0, now_ms() - published_at)
             self.reporter.success(report.DELIVER, lag, length)
-            record_span(report.DELIVER, lag, link=frame.get(TRACEPARENT))
+            if tracing.tracing_enabled():
+                record_span(report.DELIVER, lag, link=message.traceparent)
 
-    def _on_refreshed(self, frame: dict[str, Any]) -> None:
-        self.expires_at = float(frame.get("expires_at") or self.expires_at)
-        if self._refresh_started is not None:
-            elapsed = report.elapsed_ms(self._refresh_started)
-            self._refresh_started = None
+    def _on_refresh_done(self, done: RefreshDone) -> None:
+        elapsed = report.elapsed_ms(done.started)
+        if done.refused is None:
             self.reporter.success(report.REFRESH, elapsed)
             record_span(report.REFRESH, elapsed, link=self.upgrade_traceparent)
-
-    def _on_error(self, frame: dict[str, Any]) -> None:
-        code = str(frame.get("code"))
-        failure = report.ServerError(code)
-        if code == ErrorCode.REFRESH_REFUSED and self._refresh_started is not None:
-            elapsed = report.elapsed_ms(self._refresh_started)
-            self._refresh_started = None
-            self.reporter.failure(report.REFRESH, elapsed, failure)
-            record_span(
-                report.REFRESH, elapsed, link=self.upgrade_traceparent, error=failure
-            )
             return
-        waiter = self._waiters.pop(PUBLISHED, None)
-        if waiter is not None:
-            waiter.set_exception(failure)
-            return
-        self.reporter.failure("error", None, failure)
+        failure = report.ServerError(done.refused)
+        self.reporter.failure(report.REFRESH, elapsed, failure)
+        record_span(report.REFRESH, elapsed, link=self.upgrade_traceparent, error=failure)

@@ -8,7 +8,8 @@ master sums them (``worker_report``).  The master (or the single process) then
 * writes ``<--csv prefix>_sockets.csv``, one row per second appended like Locust's
   ``_stats_history.csv``: Timestamp, User Count, Open Sockets, Opened, Closed;
 * logs ``open sockets: N (opened X, closed Y)`` every ``--sockets-log-interval``;
-* adds a "WebSockets" tab to the web UI and a CSV download next to Locust's own.
+* adds a "WebSockets" tab to the web UI and a CSV download next to Locust's own;
+  other modules add their rows to the tab through :data:`WEB_ROWS`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -30,6 +32,9 @@ REPORT_KEY = "wsh_sockets"
 CSV_SUFFIX = "_sockets.csv"
 CSV_COLUMNS = ("Timestamp", "User Count", "Open Sockets", "Opened", "Closed")
 TAB_KEY = "wsh-sockets"
+
+WEB_ROWS: list[Callable[[], list[dict[str, Any]]]] = []
+"""More rows of the WebSockets tab (``{"name": ..., "value": ...}``), asked per refresh."""
 
 
 class SocketGauge:
@@ -154,6 +159,7 @@ def _extend_web_ui(web_ui: Any, totals: SocketTotals) -> None:
             {"name": "opened", "value": opened},
             {"name": "closed", "value": closed},
         ]
+        rows += [row for more in WEB_ROWS for row in more()]
         body = {**response.json, "extended_stats": [{"key": TAB_KEY, "data": rows}]}
         response.set_data(json.dumps(body))
         return response

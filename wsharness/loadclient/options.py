@@ -9,10 +9,11 @@ e.g. a library ``Environment`` in a test).  Locust-free, so it imports anywhere.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from wsharness.contract.protocol import WS_PATH
+from wsharness.loadclient.deliveries import DEFAULT_TIMINGS_PER_SECOND
 
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")
@@ -20,43 +21,77 @@ SHAPES = ("none", "ramp", "step", "spike", "soak")
 PUBLISH_PATHS = ("server", "pubsub")
 
 
+def option(default: Any, help: str, **argparse_extra: Any) -> Any:
+    """A field of :class:`LoadOptions` and how its command-line flag looks.
+
+    The flag is the field's name with dashes; its type is the default's (``None``:
+    text, ``False``: a switch); ``argparse_extra`` goes to Locust's ``add_argument``
+    (``choices``, ``env_var``, ``is_secret``).
+    """
+    return field(default=default, metadata={"help": help, **argparse_extra})
+
+
 @dataclass(frozen=True)
 class LoadOptions:
-    """Every option of the suite, with its default."""
+    """Every option of the suite, with its default and its help (the flags' source)."""
 
-    ws_path: str = WS_PATH
-    topics: str = "news"
-    echo_rate: float = 1.0
-    payload_bytes: int = 64
-    publish_rate: float = 1.0
-    drop_mix: str = "abort=1,rst=1,stall=1"
-    drop_interval: float = 5.0
-    stall_seconds: float = 2.0
-    token_ttl: float = 3600.0
-    expiry_token_ttl: float = 20.0
-    expiry_mode: str = "mix"
-    jwt_secret: str | None = None
-    token_file: str | None = None
-    token_command: str | None = None
-    raw: bool = False
-    ws_timeout: float = 10.0
-    reconnect_base_ms: float = 100.0
-    reconnect_max_ms: float = 5000.0
-    shape: str = "none"
-    shape_users: int = 100
-    shape_seconds: float = 60.0
-    sockets_log_interval: float = 5.0
-    source_addresses: str | None = None
-    publish_via: str = "server"
-    pubsub_topic: str | None = None
+    ws_path: str = option(WS_PATH, "WebSocket path on --host")
+    topics: str = option("news", "comma-separated topics to subscribe/publish")
+    echo_rate: float = option(1.0, "echoes per second per active user")
+    payload_bytes: int = option(64, "echo and publish payload size")
+    publish_rate: float = option(1.0, "publishes/s per publisher")
+    drop_mix: str = option("abort=1,rst=1,stall=1", "weights of abort, rst, stall")
+    drop_interval: float = option(5.0, "seconds between drops per user")
+    stall_seconds: float = option(2.0, "how long a read stall lasts")
+    token_ttl: float = option(3600.0, "TTL of minted tokens (s)")
+    expiry_token_ttl: float = option(20.0, "TTL for the expiry users (s)")
+    expiry_mode: str = option("mix", "refresh or reconnect", choices=EXPIRY_MODES)
+    jwt_secret: str | None = option(
+        None,
+        "HS256 secret to mint tokens (env WSH_JWT_SECRET)",
+        env_var="WSH_JWT_SECRET",
+        is_secret=True,
+    )
+    token_file: str | None = option(None, "file holding a token (staging, no secret)")
+    token_command: str | None = option(
+        None, "shell command printing a token; {sub} {scope} {ttl} are filled in"
+    )
+    raw: bool = option(False, "plain RFC 6455 echo endpoint")
+    ws_timeout: float = option(10.0, "seconds to wait for a reply")
+    reconnect_base_ms: float = option(100.0, "first backoff ceiling")
+    reconnect_max_ms: float = option(5000.0, "backoff ceiling")
+    shape: str = option("none", "load shape (none = -u/-r/-t)", choices=SHAPES)
+    shape_users: int = option(100, "peak users of the load shape")
+    shape_seconds: float = option(60.0, "duration of the load shape")
+    sockets_log_interval: float = option(
+        5.0, "seconds between 'open sockets' log lines (0 = never)"
+    )
+    publish_via: str = option(
+        "server",
+        "publishers use the server's publish frame, or Pub/Sub's REST API",
+        choices=PUBLISH_PATHS,
+    )
+    pubsub_topic: str | None = option(
+        None,
+        "Pub/Sub topic for --publish-via pubsub (env WSH_PUBSUB_TOPIC)",
+        env_var="WSH_PUBSUB_TOPIC",
+    )
+    source_addresses: str | None = option(
+        None, "local addresses to connect from, e.g. 127.0.0.1-127.0.0.20 (round-robin)"
+    )
+    deliver_timings_per_second: int = option(
+        DEFAULT_TIMINGS_PER_SECOND,
+        "deliver timings sent to Locust per second and process; above it an unbiased"
+        " sample (0 = every delivery)",
+    )
 
     @classmethod
     def from_parsed(cls, parsed: argparse.Namespace | None) -> LoadOptions:
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            value = getattr(parsed, field.name, None) if parsed is not None else None
+        for item in fields(cls):
+            value = getattr(parsed, item.name, None) if parsed is not None else None
             if value is not None:
-                values[field.name] = value
+                values[item.name] = value
         return cls(**values)
 
     @property
@@ -82,59 +117,12 @@ def parse_drop_mix(text: str) -> dict[str, float]:
 
 
 def add_arguments(parser: Any) -> None:
-    """Add the suite's options to Locust's parser (all shown in the web UI)."""
-    add = parser.add_argument
-    add("--ws-path", default=WS_PATH, help="WebSocket path on --host")
-    add("--topics", default="news", help="comma-separated topics to subscribe/publish")
-    add("--echo-rate", type=float, default=1.0, help="echoes per second per active user")
-    add("--payload-bytes", type=int, default=64, help="echo and publish payload size")
-    add("--publish-rate", type=float, default=1.0, help="publishes/s per publisher")
-    add("--drop-mix", default="abort=1,rst=1,stall=1", help="weights of abort, rst, stall")
-    add("--drop-interval", type=float, default=5.0, help="seconds between drops per user")
-    add("--stall-seconds", type=float, default=2.0, help="how long a read stall lasts")
-    add("--token-ttl", type=float, default=3600.0, help="TTL of minted tokens (s)")
-    add("--expiry-token-ttl", type=float, default=20.0, help="TTL for the expiry users (s)")
-    add("--expiry-mode", choices=EXPIRY_MODES, default="mix", help="refresh or reconnect")
-    add(
-        "--jwt-secret",
-        env_var="WSH_JWT_SECRET",
-        default=None,
-        is_secret=True,
-        help="HS256 secret to mint tokens (env WSH_JWT_SECRET)",
-    )
-    add("--token-file", default=None, help="file holding a token (staging, no secret)")
-    add(
-        "--token-command",
-        default=None,
-        help="shell command printing a token; {sub} {scope} {ttl} are filled in",
-    )
-    add("--raw", action="store_true", default=False, help="plain RFC 6455 echo endpoint")
-    add("--ws-timeout", type=float, default=10.0, help="seconds to wait for a reply")
-    add("--reconnect-base-ms", type=float, default=100.0, help="first backoff ceiling")
-    add("--reconnect-max-ms", type=float, default=5000.0, help="backoff ceiling")
-    add("--shape", choices=SHAPES, default="none", help="load shape (none = -u/-r/-t)")
-    add("--shape-users", type=int, default=100, help="peak users of the load shape")
-    add("--shape-seconds", type=float, default=60.0, help="duration of the load shape")
-    add(
-        "--sockets-log-interval",
-        type=float,
-        default=5.0,
-        help="seconds between 'open sockets' log lines (0 = never)",
-    )
-    add(
-        "--publish-via",
-        choices=PUBLISH_PATHS,
-        default="server",
-        help="publishers use the server's publish frame, or Pub/Sub's REST API",
-    )
-    add(
-        "--pubsub-topic",
-        env_var="WSH_PUBSUB_TOPIC",
-        default=None,
-        help="Pub/Sub topic for --publish-via pubsub (env WSH_PUBSUB_TOPIC)",
-    )
-    add(
-        "--source-addresses",
-        default=None,
-        help="local addresses to connect from, e.g. 127.0.0.1-127.0.0.20 (round-robin)",
-    )
+    """One flag per :class:`LoadOptions` field on Locust's parser (all in the web UI)."""
+    for item in fields(LoadOptions):
+        flag = "--" + item.name.replace("_", "-")
+        extra = dict(item.metadata)
+        if isinstance(item.default, bool):
+            extra["action"] = "store_true"
+        elif item.default is not None and "choices" not in extra:
+            extra["type"] = type(item.default)
+        parser.add_argument(flag, default=item.default, **extra)

@@ -6,7 +6,7 @@ operations (a gap, a duplicate, an unexpected close) carry ``None``, which Locus
 counts without a time instead of a fake 0 ms.  Failures carry an exception whose
 message names the cause and stays stable (Locust groups failures by message), so
 the failures table reads like a diagnosis: refused upgrade and its status, close
-code, gap, duplicate, timeout.
+code, gap, duplicate, out of order, timeout.
 """
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ class Duplicate(WsFailure):
         super().__init__("duplicate sequence number")
 
 
+class OutOfOrder(WsFailure):
+    """A sequence number that arrived after a later one (it was counted missing)."""
+
+    def __init__(self) -> None:
+        super().__init__("out-of-order sequence number")
+
+
 class ReplyTimeout(WsFailure):
     def __init__(self, waiting_for: str) -> None:
         super().__init__(f"timeout: no {waiting_for}")
@@ -78,6 +85,9 @@ def elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
+_NO_CONTEXT: dict[str, Any] = {}  # shared by every user without one (read-only)
+
+
 class Reporter:
     """Fires the request events of one virtual user."""
 
@@ -85,7 +95,7 @@ class Reporter:
 
     def __init__(self, environment: Any, context: dict[str, Any] | None = None) -> None:
         self._fire = environment.events.request.fire
-        self._context = context or {}
+        self._context = context or _NO_CONTEXT
 
     def success(self, name: str, response_time: float, length: int = 0) -> None:
         self._fire(

@@ -2,9 +2,9 @@
 
 ``from wsharness.loadclient.suite import IdleUser`` (and subclass it) in a
 locustfile.  Importing this module installs, per process: the command-line options
-(``init_command_line_parser``), the open-socket gauge and the ``--shape`` load
-shapes (``init``), the finer response-time buckets, and the open-file limit raised
-to the hard limit.
+(``init_command_line_parser``), the open-socket gauge, the delivery counts, the
+generator health samples and the ``--shape`` load shapes (``init``), the finer
+response-time buckets, and the open-file limit raised to the hard limit.
 
 Request names (type ``WS``): ``connect``, ``echo``, ``deliver``, ``publish``,
 ``reconnect``, ``reauth``, ``refresh``, and ``disconnect`` for unexpected closes.
@@ -13,13 +13,22 @@ Request names (type ``WS``): ``connect``, ``echo``, ``deliver``, ``publish``,
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
-from wsharness.loadclient import gauge, options, shapes, users
+from wsharness.loadclient import (
+    delivery_report,
+    gauge,
+    health,
+    options,
+    shapes,
+    tracing,
+    users,
+)
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
 from wsharness.loadclient.users import (
     ActiveUser,
@@ -51,12 +60,20 @@ def refuse_without_tokens(environment: Any, **_: Any) -> None:
     gevent.spawn(environment.runner.quit if headless else environment.runner.stop)
 
 
+if "GEVENT_TRACK_GREENLET_TREE" not in os.environ:
+    # gevent records each greenlet's parent, locals tree and spawning stack for
+    # debugging: hundreds of bytes per user for nothing a load test reads.
+    gevent.config.track_greenlet_tree = False
 keep_sub_millisecond_precision()
 raise_open_file_limit()
 events.init_command_line_parser.add_listener(options.add_arguments)
 events.init.add_listener(gauge.on_init)
+events.init.add_listener(delivery_report.on_init)
+events.init.add_listener(health.on_init)
+events.init.add_listener(tracing.reread_settings)
 events.init.add_listener(shapes.on_init)
 events.test_start.add_listener(users.forget_options)
+events.test_start.add_listener(tracing.reread_settings)
 events.test_start.add_listener(refuse_without_tokens)
 
 __all__ = [

@@ -74,10 +74,30 @@ def parse_traceparent(header: object) -> Any:
 
 
 def tracing_enabled(provider: Any = None) -> bool:
-    """True when ``provider`` (default: the global one) is an SDK tracer provider."""
-    if trace is None or SdkTracerProvider is None:
-        return False
-    return isinstance(provider or trace.get_tracer_provider(), SdkTracerProvider)
+    """True when ``provider`` (default: the global one) is an SDK tracer provider.
+
+    Without ``provider`` the answer is read once and kept (asking OpenTelemetry for
+    the global provider reads the environment); :func:`reread_settings` forgets it.
+    """
+    global _enabled
+    if provider is None:
+        if _enabled is None:
+            _enabled = _is_sdk(trace.get_tracer_provider() if trace is not None else None)
+        return _enabled
+    return _is_sdk(provider)
+
+
+def _is_sdk(provider: Any) -> bool:
+    return SdkTracerProvider is not None and isinstance(provider, SdkTracerProvider)
+
+
+_enabled: bool | None = None
+
+
+def reread_settings(**_: Any) -> None:
+    """Look at the global tracer provider again (Locust's ``init`` and ``test_start``)."""
+    global _enabled
+    _enabled = None
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ import gevent
 import requests
 from locust import User, constant, task
 
-from wsharness.contract.protocol import CloseCode
+from wsharness.contract.protocol import CloseCode, TokenExpiring
 from wsharness.contract.tokens import PUBLISH_SCOPE
 from wsharness.loadclient import report
 from wsharness.loadclient.addresses import SourceAddresses
@@ -69,10 +69,11 @@ def pubsub_publisher(environment: Any, options: LoadOptions) -> PubSubRestPublis
 
 
 def forget_options(environment: Any, **_: Any) -> None:
-    """Drop the cached options and tokens (the web UI may change options per swarm)."""
+    """Drop everything built from the options (the web UI may change them per swarm)."""
     environment._wsh_options = None
     environment._wsh_tokens = None
     environment._wsh_sources = None
+    environment._wsh_pubsub = None
 
 
 def token_source(environment: Any, options: LoadOptions) -> TokenSource | None:
@@ -150,7 +151,7 @@ class WebSocketUser(User):
         started = time.perf_counter() if dropped_at is None else dropped_at
         for attempt in itertools.count():
             if attempt or name == report.RECONNECT:  # jittered; a re-auth goes at once
-                self.wait(backoff_seconds(attempt, self.options))
+                self.pause(backoff_seconds(attempt, self.options))
             if not self.client.connect():
                 self._discard_session()
                 continue
@@ -177,9 +178,21 @@ class WebSocketUser(User):
             session.intended = True
             session.kill()
 
-    def wait(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (Locust's own :meth:`wait` sleeps ``wait_time``)."""
         if seconds > 0:
             gevent.sleep(seconds)
+
+    def hold_forever(self) -> None:
+        """Keep the socket until the user stops, recovering each time it closes.
+
+        No timer while waiting: an idle user costs its greenlet and its socket.
+        """
+        while True:
+            session = self.client.session
+            if session is not None:
+                session.closed.wait()
+            self.recover()
 
     def hold(self, seconds: float) -> None:
         """Keep the socket for ``seconds``; recover at once if it closes meanwhile."""
@@ -217,7 +230,7 @@ class IdleUser(WebSocketUser):
 
     @task
     def idle(self) -> None:
-        self.hold(_HOLD_SLICE_S)
+        self.hold_forever()
 
 
 class ActiveUser(WebSocketUser):
@@ -267,7 +280,7 @@ class PublisherUser(WebSocketUser):
         if self.pubsub is None:
             self.hold(remaining)
         else:
-            self.wait(remaining)
+            self.pause(remaining)
 
     def publish_to_pubsub(
         self, pubsub: PubSubRestPublisher, topic: str, data: dict[str, Any]
@@ -329,7 +342,7 @@ class ExpiryUser(WebSocketUser):
         if mode == "refresh":
             self.client.on_token_expiring = self.on_token_expiring
 
-    def on_token_expiring(self, _frame: dict[str, Any]) -> None:
+    def on_token_expiring(self, _warning: TokenExpiring) -> None:
         """Refresh at once, unless the token is younger than half its lifetime.
 
         A server whose warning window is longer than the token's whole life warns
