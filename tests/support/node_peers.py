@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tests.pubsub.pubsub_emulator import stop_process_group
 
@@ -101,7 +101,9 @@ class NodePeer:
                     return int(event["port"])
         except queue.Empty:
             self.stop()
-            raise PeerError(f"{self.argv[1]} not listening in {timeout}s: {self.log}") from None
+            raise PeerError(
+                f"{self.argv[1]} not listening in {timeout}s: {self.log}"
+            ) from None
         raise PeerError(f"{self.argv[1]} exited: {self.log}")
 
     @property
@@ -117,7 +119,7 @@ class NodePeer:
         self._log.unlink(missing_ok=True)
 
 
-def _json_line(line: str) -> dict[str, object]:
+def _json_line(line: str) -> dict[str, Any]:
     try:
         value = json.loads(line)
     except ValueError:
