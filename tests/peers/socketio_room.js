@@ -7,7 +7,8 @@
 // socket that emits EVENT (default "notification") has the payload broadcast to the
 // room of its namespace (`nsp.to(room).emit`); POST /publish?namespace=/live with a
 // JSON body does the same from the backend.  A socket that emits "kick-me" is
-// disconnected from its namespace by the server.  Namespace "/private" refuses every
+// disconnected from its namespace by the server; one that emits "whoami" gets "you"
+// with its id back (a marker: what the server sent it before comes first).  Namespace "/private" refuses every
 // socket in a middleware (CONNECT_ERROR "not authorized").  PING_INTERVAL_MS and
 // PING_TIMEOUT_MS set Engine.IO's heartbeat.  Prints {"event":"listening","port":N}.
 'use strict';
@@ -31,6 +32,7 @@ function serve(nsp) {
     if (socket.handshake.query.room !== 'none') socket.join(ROOM);
     socket.on(EVENT, (payload) => nsp.to(ROOM).emit(EVENT, payload));
     socket.on('kick-me', () => socket.disconnect());
+    socket.on('whoami', () => socket.emit('you', socket.id));
   });
 }
 serve(io.of('/'));
