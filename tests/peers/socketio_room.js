@@ -8,9 +8,11 @@
 // room of its namespace (`nsp.to(room).emit`); POST /publish?namespace=/live with a
 // JSON body does the same from the backend.  A socket that emits "kick-me" is
 // disconnected from its namespace by the server; one that emits "whoami" gets "you"
-// with its id back (a marker: what the server sent it before comes first).  Namespace "/private" refuses every
-// socket in a middleware (CONNECT_ERROR "not authorized").  PING_INTERVAL_MS and
-// PING_TIMEOUT_MS set Engine.IO's heartbeat.  Prints {"event":"listening","port":N}.
+// with its id back (a marker: what the server sent it before comes first);
+// "leave-room" and "join-room" leave and rejoin the room, answered "left", "joined".
+// Namespace "/private" refuses every socket in a middleware (CONNECT_ERROR "not
+// authorized").  PING_INTERVAL_MS and PING_TIMEOUT_MS set Engine.IO's heartbeat.
+// Prints {"event":"listening","port":N} when ready.
 'use strict';
 const http = require('http');
 const express = require('express');
@@ -33,6 +35,14 @@ function serve(nsp) {
     socket.on(EVENT, (payload) => nsp.to(ROOM).emit(EVENT, payload));
     socket.on('kick-me', () => socket.disconnect());
     socket.on('whoami', () => socket.emit('you', socket.id));
+    socket.on('leave-room', () => {
+      socket.leave(ROOM);
+      socket.emit('left');
+    });
+    socket.on('join-room', () => {
+      socket.join(ROOM);
+      socket.emit('joined');
+    });
   });
 }
 serve(io.of('/'));
