@@ -46,6 +46,12 @@ class Arrival(Enum):
     DUPLICATE = "duplicate"
 
 
+_FIRST = (Arrival.FIRST, 0)
+_IN_ORDER = (Arrival.IN_ORDER, 0)
+_DUPLICATE = (Arrival.DUPLICATE, 0)
+_LATE = (Arrival.LATE, 0)
+
+
 class SequenceSet:
     """Distinct sequence numbers as sorted, disjoint, non-adjacent intervals."""
 
@@ -197,20 +203,22 @@ class SocketAccount:
         if seen is None:
             seen = self._received[stream] = SequenceSet()
             seen.add(sequence)
-            return Arrival.FIRST, 0
-        highest = seen.highest
-        if sequence == highest + 1:
-            seen.add(sequence)
-            return Arrival.IN_ORDER, 0
+            return _FIRST
+        ends = seen._ends
+        highest = ends[-1]
+        if sequence == highest + 1:  # the usual case, inlined
+            ends[-1] = sequence
+            seen.count += 1
+            return _IN_ORDER
         if sequence > highest:
             seen.add(sequence)
             self.gaps += 1
             return Arrival.GAP, sequence - highest - 1
         if not seen.add(sequence):
             self.duplicates += 1
-            return Arrival.DUPLICATE, 0
+            return _DUPLICATE
         self.out_of_order += 1
-        return Arrival.LATE, 0
+        return _LATE
 
     def close(self, at_ms: float) -> None:
         """The socket closed: its window ends here (a reconnect gets a new account)."""
