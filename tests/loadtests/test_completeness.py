@@ -92,7 +92,7 @@ def test_intervals_from_the_wire_are_merged_and_checked() -> None:
 
 def test_each_arrival_is_judged_against_its_stream() -> None:
     account = SocketAccount("s1", subscribed_at_ms=0.0)
-    verdicts = [account.observe(NEWS_A, n) for n in (4, 5, 8, 6, 8, 9)]
+    verdicts = [account.observe(NEWS_A, n, 0.0) for n in (4, 5, 8, 6, 8, 9)]
     assert verdicts == [
         (Arrival.FIRST, 0),
         (Arrival.IN_ORDER, 0),
@@ -101,20 +101,42 @@ def test_each_arrival_is_judged_against_its_stream() -> None:
         (Arrival.DUPLICATE, 0),
         (Arrival.IN_ORDER, 0),
     ]
-    assert account.observe(NEWS_B, 100) == (Arrival.FIRST, 0)  # streams are separate
-    assert account.observe(SPORT_A, 1) == (Arrival.FIRST, 0)
+    assert account.observe(NEWS_B, 100, 0.0) == (Arrival.FIRST, 0)  # streams are separate
+    assert account.observe(SPORT_A, 1, 0.0) == (Arrival.FIRST, 0)
     assert account.counts() == DeliveryCounts(
-        delivered=7, duplicates=1, out_of_order=1, gaps=1, missing=1
+        delivered=7, duplicates=1, out_of_order=1, gaps=0, missing=1
     )
+    assert account.settle(now_ms=1000.0, grace_ms=GRACE) == [(NEWS_A, 1)]  # 7 never came
+    assert account.counts().gaps == 1
 
 
 def test_counts_add_up_over_sockets() -> None:
     one, two = SocketAccount("a", 0.0), SocketAccount("b", 0.0)
     for n in (1, 3):
-        one.observe(NEWS_A, n)
+        one.observe(NEWS_A, n, 0.0)
     for n in (1, 1):
-        two.observe(NEWS_A, n)
+        two.observe(NEWS_A, n, 0.0)
+    one.settle(1000.0, GRACE)
     assert one.counts() + two.counts() == DeliveryCounts(3, 1, 0, 1, 1)
+
+
+def test_a_skip_filled_within_the_grace_period_was_only_out_of_order() -> None:
+    account = SocketAccount("s1", 0.0)
+    arrivals = [(1, 100.0), (4, 110.0), (3, 120.0), (2, 130.0), (7, 700.0), (5, 900.0)]
+    verdicts = [account.observe(NEWS_A, n, at)[0] for n, at in arrivals]
+    assert verdicts == [
+        Arrival.FIRST,
+        Arrival.GAP,
+        *[Arrival.LATE] * 2,
+        Arrival.GAP,
+        Arrival.LATE,
+    ]
+    assert account.settle(now_ms=600.0, grace_ms=GRACE) == []  # 2, 3 came: reordered
+    assert account.settle(now_ms=1000.0, grace_ms=GRACE) == []  # 5..6 not old enough
+    assert account.settle(now_ms=1200.0, grace_ms=GRACE) == [(NEWS_A, 1)]  # 6 never came
+    assert account.settle(now_ms=9000.0, grace_ms=GRACE) == []  # confirmed once
+    counts = account.counts()
+    assert (counts.gaps, counts.out_of_order, counts.missing) == (1, 3, 1)
 
 
 # --- expected against received --------------------------------------------------------
@@ -124,7 +146,7 @@ def test_a_socket_that_received_everything_is_complete() -> None:
     ledger = ledger_of(NEWS_A, range(1000, 11_000, 100))  # 100 publishes
     account = SocketAccount("s1", subscribed_at_ms=0.0)
     for n in range(1, 101):
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     result = assess(account, ledger, until_ms=20_000, grace_ms=GRACE)
     assert (result.expected, result.received, result.missing, result.extra) == (
         100,
@@ -139,7 +161,7 @@ def test_a_socket_counts_from_its_subscription_plus_the_grace_period() -> None:
     ledger = ledger_of(NEWS_A, range(0, 10_000, 100))  # seq 1 at 0 ms ... 100 at 9900
     account = SocketAccount("late", subscribed_at_ms=5000.0)
     for n in range(53, 101):  # the server attached it a little after 5.2 s
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     result = assess(account, ledger, until_ms=20_000, grace_ms=GRACE)
     assert result.expected == 45  # published at 5500 ms or later: seq 56..100
     assert (result.received, result.missing, result.extra) == (45, 0, 3)
@@ -150,7 +172,7 @@ def test_messages_still_in_flight_at_the_end_are_not_missing() -> None:
     ledger = ledger_of(NEWS_A, range(0, 10_000, 100))
     account = SocketAccount("s1", subscribed_at_ms=-1000.0)
     for n in range(1, 96):  # 96..100, published in the last 0.5 s, not arrived yet
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     stopped_at = 9950.0
     result = assess(account, ledger, until_ms=stopped_at, grace_ms=GRACE)
     assert (result.expected, result.missing) == (95, 0)
@@ -161,7 +183,7 @@ def test_a_closed_socket_expects_nothing_after_its_close() -> None:
     ledger = ledger_of(NEWS_A, range(0, 10_000, 100))
     account = SocketAccount("dropped", subscribed_at_ms=-1000.0)
     for n in range(1, 31):
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     account.close(3000.0)
     account.close(9000.0)  # the first close counts
     result = assess(account, ledger, until_ms=20_000, grace_ms=GRACE)
@@ -174,7 +196,7 @@ def test_a_socket_expects_only_its_topics() -> None:
         ledger.record(SPORT_A, offset + 1, float(at))
     account = SocketAccount("news-only", -1000.0, topics=["news"])
     for n in range(1, 11):
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     assert assess(account, ledger, 5000.0, GRACE).expected == 10
     everything = SocketAccount("all", -1000.0)
     assert assess(everything, ledger, 5000.0, GRACE).expected == 20
@@ -185,9 +207,10 @@ def test_gaps_and_a_share_show_in_the_ratio() -> None:
     ledger = ledger_of(NEWS_A, range(0, 40_000, 100))  # 400 publishes
     accounts = [SocketAccount(f"s{i}", -1000.0) for i in range(4)]
     for n in range(1, 401):
-        accounts[n % 4].observe(NEWS_A, n)
+        accounts[n % 4].observe(NEWS_A, n, 0.0)
     results = [assess(a, ledger, 50_000.0, GRACE) for a in accounts]
     assert [r.ratio for r in results] == [0.25] * 4
+    assert all(len(a.settle(50_000.0, GRACE)) == 99 for a in accounts)
     assert all(a.counts().gaps == 99 for a in accounts)
     run = summarise(results)
     assert (run.sockets, run.expected, run.received, run.missing) == (4, 1600, 400, 1200)
@@ -198,10 +221,10 @@ def test_the_run_sums_messages_not_socket_ratios() -> None:
     ledger = ledger_of(NEWS_A, range(0, 10_000, 100))
     full = SocketAccount("full", -1000.0)
     for n in range(1, 101):
-        full.observe(NEWS_A, n)
+        full.observe(NEWS_A, n, 0.0)
     short = SocketAccount("joined-late", 8900.0)  # expects 95, 96 (9.4 s, 9.5 s)
     for n in (95, 97, 99):
-        short.observe(NEWS_A, n)
+        short.observe(NEWS_A, n, 0.0)
     idle = SocketAccount("nothing-expected", 9800.0)
     results = [assess(a, ledger, 10_000.0, GRACE) for a in (full, short, idle)]
     assert [r.ratio for r in results] == [1.0, 0.5, None]
@@ -223,9 +246,9 @@ def test_accounts_and_ledgers_survive_the_wire() -> None:
     )
     account = SocketAccount("s1", -1000.0, topics=["news"])
     for n in [*range(1, 20), *range(25, 51)]:
-        account.observe(NEWS_A, n)
+        account.observe(NEWS_A, n, 0.0)
     for n in (3, 2, 2):
-        account.observe(NEWS_B, n)
+        account.observe(NEWS_B, n, 0.0)
     account.close(4000.0)
     merged = PublishLedger()
     for ledger in (first, second):

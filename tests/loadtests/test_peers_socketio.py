@@ -151,6 +151,7 @@ async def test_a_room_broadcast_is_complete_in_the_room_and_empty_outside(
     assert missing["left-out"] == 60 and missing["member-0"] == 0
     assert (run.expected, run.received, run.complete_sockets) == (240, 180, 3)
     assert run.ratio == 0.75 and run.lowest == 0.0
+    assert room.receivers.settle(grace_ms=0.0) == {r.socket_id: [] for r in results}
     assert all(m.account and m.account.counts().gaps == 0 for m in members)
     assert len(room.receivers.latencies_ms) == 180
     assert all(0 < latency < 30_000 for latency in room.receivers.latencies_ms)
@@ -184,5 +185,6 @@ async def test_a_socket_out_of_the_room_for_a_while_shows_its_gap(room: Room) ->
     assert (by_socket["wanders"].received, by_socket["wanders"].missing) == (40, 20)
     assert by_socket["wanders"].ratio == pytest.approx(40 / 60)
     assert wanders.account is not None
+    assert room.receivers.settle(grace_ms=0.0)["wanders"] == [(("", "publisher-sio"), 20)]
     counts = wanders.account.counts()
     assert (counts.gaps, counts.missing, counts.delivered) == (1, 20, 40)

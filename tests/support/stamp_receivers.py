@@ -62,7 +62,7 @@ class Receivers:
         received_at = now_ms()
         for stamp in stamps:
             self.latencies_ms.append(received_at - stamp.published_at_ms)
-            verdict = account.observe(stamp.stream, stamp.sequence)
+            verdict = account.observe(stamp.stream, stamp.sequence, received_at)
             self.verdicts[account.socket_id].append(verdict)
         if stamps:
             self.arrived.set()
@@ -87,6 +87,13 @@ class Receivers:
             except TimeoutError:
                 continue
 
+    def settle(self, grace_ms: float) -> dict[str, list[tuple[tuple[str, str], int]]]:
+        """The gaps confirmed now on each socket (holes open for ``grace_ms``)."""
+        now = now_ms()
+        return {
+            account.socket_id: account.settle(now, grace_ms) for account in self.accounts
+        }
+
     def assess(
         self, ledger: PublishLedger, grace_ms: float
     ) -> tuple[list[SocketCompleteness], RunCompleteness]:
@@ -99,11 +106,11 @@ def publish_stamped(
     publish: Callable[[dict[str, Any]], object],
     ledger: PublishLedger,
     publisher: str,
-    count: int,
+    sequences: range,
     interval_s: float = 0.01,
 ) -> None:
-    """Publish ``count`` stamped payloads numbered 1..count, ``interval_s`` apart."""
-    for sequence in range(1, count + 1):
+    """Publish one stamped payload per sequence number, ``interval_s`` apart."""
+    for sequence in sequences:
         stamp = new_stamp(publisher, sequence)
         publish(stamped_payload(stamp, pad="x" * 64))
         ledger.record(stamp.stream, stamp.sequence, stamp.published_at_ms)

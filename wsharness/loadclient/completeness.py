@@ -6,7 +6,9 @@ milliseconds since the epoch, the unit of the stamps' publish times):
 - :class:`SocketAccount`, one per socket: which sequence numbers it received from
   each stream, a stream being (topic, publisher).  :meth:`SocketAccount.observe` judges
   each arrival as it comes (first, in order, gap, late, duplicate), in constant time
-  on the usual in-order path, so a fast receive path can feed it every message.
+  on the usual in-order path, so a fast receive path can feed it every message; a
+  skip is confirmed as a gap by :meth:`SocketAccount.settle` only if the numbers are
+  still missing a grace period later (otherwise they were only out of order).
 - :class:`PublishLedger`: what the publishers published, (sequence number, publish
   time) per stream.
 - :func:`assess`: joins the two.  A message is *expected* on a socket when it was
@@ -25,10 +27,11 @@ dicts) so Locust workers can send them to the master, which assesses the whole r
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 Stream = tuple[str, str]
 """(topic, publisher): the key a sequence number counts in."""
@@ -44,6 +47,15 @@ class Arrival(Enum):
     GAP = "gap"  # numbers skipped (missing, unless they arrive late)
     LATE = "out of order"  # arrived after a higher number
     DUPLICATE = "duplicate"
+
+
+class _Hole(NamedTuple):
+    """Numbers ``low..high`` of ``stream`` skipped by an arrival at ``opened_at_ms``."""
+
+    opened_at_ms: float
+    stream: Stream
+    low: int
+    high: int
 
 
 _FIRST = (Arrival.FIRST, 0)
@@ -154,7 +166,7 @@ class DeliveryCounts:
     delivered: int = 0  # distinct messages received
     duplicates: int = 0
     out_of_order: int = 0
-    gaps: int = 0  # arrivals that skipped numbers
+    gaps: int = 0  # holes confirmed: still open one grace period after they appeared
     missing: int = 0  # numbers still missing between the lowest and highest received
 
     def __add__(self, other: DeliveryCounts) -> DeliveryCounts:
@@ -171,6 +183,7 @@ class SocketAccount:
     """What one socket received, per stream, from its subscription on."""
 
     __slots__ = (
+        "_pending",
         "_received",
         "closed_at_ms",
         "duplicates",
@@ -193,12 +206,17 @@ class SocketAccount:
         self.topics = None if topics is None else frozenset(topics)
         self.closed_at_ms: float | None = None
         self._received: dict[Stream, SequenceSet] = {}
+        self._pending: deque[_Hole] = deque()  # holes not yet confirmed, oldest first
         self.duplicates = 0
         self.out_of_order = 0
         self.gaps = 0
 
-    def observe(self, stream: Stream, sequence: int) -> tuple[Arrival, int]:
-        """Judge one arrival; returns the verdict and how many numbers it skipped."""
+    def observe(self, stream: Stream, sequence: int, at_ms: float) -> tuple[Arrival, int]:
+        """Judge one arrival at ``at_ms``; the verdict and how many numbers it skipped.
+
+        A skip is provisional: the numbers may still arrive out of order (Pub/Sub
+        does not keep order without ordering keys).  :meth:`settle` confirms it.
+        """
         seen = self._received.get(stream)
         if seen is None:
             seen = self._received[stream] = SequenceSet()
@@ -212,13 +230,30 @@ class SocketAccount:
             return _IN_ORDER
         if sequence > highest:
             seen.add(sequence)
-            self.gaps += 1
+            self._pending.append(_Hole(at_ms, stream, highest + 1, sequence - 1))
             return Arrival.GAP, sequence - highest - 1
         if not seen.add(sequence):
             self.duplicates += 1
             return _DUPLICATE
         self.out_of_order += 1
         return _LATE
+
+    def settle(self, now_ms: float, grace_ms: float) -> list[tuple[Stream, int]]:
+        """Confirm the holes open for ``grace_ms``: (stream, numbers missing) of each.
+
+        Call it every second or so, and once at the end; each confirmed hole is one
+        gap (report it then), a hole filled meanwhile was only out of order.
+        """
+        confirmed = []
+        pending = self._pending
+        while pending and pending[0].opened_at_ms <= now_ms - grace_ms:
+            hole = pending.popleft()
+            filled = self._received[hole.stream].count_between(hole.low, hole.high)
+            missing = hole.high - hole.low + 1 - filled
+            if missing > 0:
+                self.gaps += 1
+                confirmed.append((hole.stream, missing))
+        return confirmed
 
     def close(self, at_ms: float) -> None:
         """The socket closed: its window ends here (a reconnect gets a new account)."""
