@@ -206,7 +206,7 @@ class SocketAccount:
         self.topics = None if topics is None else frozenset(topics)
         self.closed_at_ms: float | None = None
         self._received: dict[Stream, SequenceSet] = {}
-        self._pending: deque[_Hole] = deque()  # holes not yet confirmed, oldest first
+        self._pending: deque[_Hole] | None = None  # holes to confirm, oldest first
         self.duplicates = 0
         self.out_of_order = 0
         self.gaps = 0
@@ -230,6 +230,8 @@ class SocketAccount:
             return _IN_ORDER
         if sequence > highest:
             seen.add(sequence)
+            if self._pending is None:  # made on the first skip: most sockets never skip
+                self._pending = deque()
             self._pending.append(_Hole(at_ms, stream, highest + 1, sequence - 1))
             return Arrival.GAP, sequence - highest - 1
         if not seen.add(sequence):
@@ -244,7 +246,7 @@ class SocketAccount:
         Call it every second or so, and once at the end; each confirmed hole is one
         gap (report it then), a hole filled meanwhile was only out of order.
         """
-        confirmed = []
+        confirmed: list[tuple[Stream, int]] = []
         pending = self._pending
         while pending and pending[0].opened_at_ms <= now_ms - grace_ms:
             hole = pending.popleft()
