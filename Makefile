@@ -7,7 +7,7 @@ CHECK_TREE := build/check
 SYSTEM_TOOLS := chromium nginx prometheus promtool docker-compose java
 APT_PACKAGES := chromium nginx prometheus docker-compose default-jre-headless
 
-.PHONY: install system-deps demo test lint check-tree format clean
+.PHONY: install system-deps peers demo test lint check-tree format clean
 
 install: $(STAMP)
 
@@ -27,6 +27,19 @@ system-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
+
+# Node servers the tests start as peers nobody here wrote (tests/peers): npm ci from
+# the committed package-lock.json, into tests/peers/node_modules only.
+PEERS_STAMP := tests/peers/node_modules/.installed-stamp
+
+peers: $(PEERS_STAMP)
+
+$(PEERS_STAMP): tests/peers/package.json tests/peers/package-lock.json
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tests/peers && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PEERS_STAMP)
 
 demo: install
 	$(PY) -m wsharness.demo
@@ -52,7 +65,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install system-deps lint
+test: install system-deps peers lint
 	$(PY) -m pytest
 
 clean:
