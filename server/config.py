@@ -37,6 +37,9 @@ class Settings:
     compress: bool = False
     pubsub_topic: str = "wsharness-notifications"
     message_spans_per_second: float = 100.0
+    # Test-only: CPU burnt per socket a notification is delivered to (a server slowed
+    # on purpose, for capacity-report tests).  Never set it in production.
+    test_delivery_cost_us: float = 0.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -16,7 +16,7 @@ from wsharness.contract.protocol import WS_PATH
 
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")
-SHAPES = ("none", "ramp", "step", "spike", "soak")
+SHAPES = ("none", "ramp", "step", "spike", "soak", "capacity")
 PUBLISH_PATHS = ("server", "pubsub")
 
 
@@ -45,6 +45,10 @@ class LoadOptions:
     shape: str = "none"
     shape_users: int = 100
     shape_seconds: float = 60.0
+    capacity_steps: str | None = None
+    step_seconds: float = 30.0
+    capacity_spawn_rate: float = 100.0
+    topic_group_size: int = 0
     sockets_log_interval: float = 5.0
     source_addresses: str | None = None
     publish_via: str = "server"
@@ -115,6 +119,26 @@ def add_arguments(parser: Any) -> None:
     add("--shape", choices=SHAPES, default="none", help="load shape (none = -u/-r/-t)")
     add("--shape-users", type=int, default=100, help="peak users of the load shape")
     add("--shape-seconds", type=float, default=60.0, help="duration of the load shape")
+    add(
+        "--capacity-steps",
+        default=None,
+        help="open sockets per step of --shape capacity, e.g. 500,1000,2000 "
+        "(default: doubling up to --shape-users)",
+    )
+    add("--step-seconds", type=float, default=30.0, help="hold of each capacity step (s)")
+    add(
+        "--capacity-spawn-rate",
+        type=float,
+        default=100.0,
+        help="users started per second on each capacity step's ramp",
+    )
+    add(
+        "--topic-group-size",
+        type=int,
+        default=0,
+        help="receivers per topic group, one publisher each (0: off; with --shape "
+        "capacity: the user classes' receivers per publisher)",
+    )
     add(
         "--sockets-log-interval",
         type=float,
