@@ -429,7 +429,7 @@ def check_history(inputs: RunInputs, objective: Objective) -> None:
     stamps = {row.timestamp for row in aggregated}
     needed = MIN_WINDOWS * objective.window_s
     seconds = max(stamps) - min(stamps) + 1
-    if seconds < needed:
+    if seconds < needed and not inputs.planned_steps:  # a capacity run needs one step
         raise ReportInputError(
             f"run too short: {seconds} s of Locust history, need at least {needed} s "
             f"({MIN_WINDOWS} windows of {objective.window_s} s)"
@@ -455,7 +455,7 @@ def analyse(
     windows = with_server_latency(
         build_windows(inputs.history, sockets, objective), inputs.samples
     )
-    if len(windows) < MIN_WINDOWS:
+    if len(windows) < MIN_WINDOWS and not inputs.planned_steps:
         raise ReportInputError(f"run too short: {len(windows)} window(s) of history")
     memory = fit_memory(inputs.samples)
     steps, steps_from = judged_steps(inputs, windows, sockets, objective)
