@@ -48,7 +48,6 @@ class LoadOptions:
     capacity_steps: str | None = None
     step_seconds: float = 30.0
     capacity_spawn_rate: float = 100.0
-    topic_group_size: int = 0
     sockets_log_interval: float = 5.0
     source_addresses: str | None = None
     publish_via: str = "server"
@@ -131,13 +130,6 @@ def add_arguments(parser: Any) -> None:
         type=float,
         default=100.0,
         help="users started per second on each capacity step's ramp",
-    )
-    add(
-        "--topic-group-size",
-        type=int,
-        default=0,
-        help="receivers per topic group, one publisher each (0: off; with --shape "
-        "capacity: the user classes' receivers per publisher)",
     )
     add(
         "--sockets-log-interval",

@@ -12,6 +12,12 @@ installed on the ``init`` event.  Each reads ``--shape-users`` (peak) and
 As each hold ends it appends the step's planned times to ``<--csv prefix>_steps.csv``
 (``step, users, ramp_start, hold_start, hold_end``, Unix seconds), so the report
 judges each hold's steady part and never a ramp.
+
+The per-socket workload stays the same at every step when the publishers are fixed
+(``--config-users`` with a ``fixed_count`` for ``PublisherUser``): every socket then
+receives ``fixed_count * --publish-rate`` notifications per second on the one topic,
+while echoes, drops and expiry grow with their users' share.  Weighted publishers
+would multiply each socket's notifications with every step.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from locust import User, constant, task
 
 from wsharness.contract.protocol import CloseCode
 from wsharness.contract.tokens import PUBLISH_SCOPE
-from wsharness.loadclient import report, topic_groups
+from wsharness.loadclient import report
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource, new_subject
 from wsharness.loadclient.client import ProtocolClient, websocket_url
@@ -106,7 +106,6 @@ class WebSocketUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.options = load_options(environment)
-        self._topics: list[str] | None = None
         self.reporter = Reporter(environment)
         host = self.host or environment.host
         if not host:
@@ -135,11 +134,7 @@ class WebSocketUser(User):
 
     @property
     def topics(self) -> list[str]:
-        if self.options.raw or not self.subscribes:
-            return []
-        if self._topics is None:  # fixed for the user's life (see topic_groups)
-            self._topics = topic_groups.receiver_topics(self.environment, self.options)
-        return self._topics
+        return [] if self.options.raw or not self.subscribes else self.options.topic_list
 
     # --- life cycle -----------------------------------------------------------
 
@@ -249,9 +244,8 @@ class PublisherUser(WebSocketUser):
     subscribes = False
 
     def on_start(self) -> None:
-        topics = topic_groups.publisher_topics(self.environment, self.options)
-        self.sequences = dict.fromkeys(topics, 0)
-        self.topic_cycle = itertools.cycle(topics)
+        self.sequences = dict.fromkeys(self.options.topic_list, 0)
+        self.topic_cycle = itertools.cycle(self.options.topic_list)
         self.pubsub = pubsub_publisher(self.environment, self.options)
         if self.pubsub is None:
             super().on_start()  # publishing through a socket of its own
