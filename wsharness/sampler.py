@@ -20,8 +20,11 @@ labels as ``key=value`` pairs sorted by key and joined with ``;`` (empty when no
 writes the CPU of a Locust process and of each process it forked (``--processes``)
 into ``RUN_DIR/generator_processes.csv``, with the columns of Locust's own
 ``<prefix>_generators.csv`` (``time, process, cpu_percent, loop_lag_ms, sockets,
-deliveries_per_s``; what cannot be seen from outside is left empty).  The report
-reads it when the Locust processes did not record their own health.
+deliveries_per_s``; what cannot be seen from outside is left empty), plus
+``runnable_percent``: the share of the second the process's main thread (the gevent
+loop) was running or waiting for a CPU (``/proc/PID/schedstat``), which shows a
+starved process even when a busy machine gives it little CPU.  The report reads it
+when the Locust processes did not record their own health.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ METRICS_FILE = "server_metrics.csv"
 GENERATOR_FILE = "generator_processes.csv"
 GENERATOR_COLUMNS = (
     "time", "process", "cpu_percent", "loop_lag_ms", "sockets", "deliveries_per_s",
+    "runnable_percent",
 )  # fmt: skip
 CSV_HEADER = ("timestamp", "series", "labels", "value")
 SERIES_PREFIX = "wsh_"
@@ -244,6 +248,7 @@ class GeneratorSampler:
         self.rows = 0
         self._names: dict[int, str] = {}
         self._processes: dict[int, psutil.Process] = {}
+        self._schedstat: dict[int, tuple[float, int]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -267,13 +272,29 @@ class GeneratorSampler:
             self._cpu_percents()  # the first reading of each process only primes it
             while not self._stop.wait(self.interval_s) and time.monotonic() < deadline:
                 now = time.time()
-                for name, percent in self._cpu_percents():
-                    writer.writerow([f"{now:.3f}", name, f"{percent:.1f}", "", "", ""])
+                for pid, name, percent in self._cpu_percents():
+                    runnable = self._runnable_percent(pid, now)
+                    shown = "" if runnable is None else f"{runnable:.1f}"
+                    row = [f"{now:.3f}", name, f"{percent:.1f}", "", "", "", shown]
+                    writer.writerow(row)
                     self.rows += 1
                 handle.flush()
 
-    def _cpu_percents(self) -> list[tuple[str, float]]:
-        """(name, CPU % of one core since the last call) of every live process."""
+    def _runnable_percent(self, pid: int, now: float) -> float | None:
+        """Share of the time since the last reading the main thread ran or queued."""
+        try:
+            fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+            busy_ns = int(fields[0]) + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        previous = self._schedstat.get(pid)
+        self._schedstat[pid] = (now, busy_ns)
+        if previous is None or now <= previous[0]:
+            return None
+        return (busy_ns - previous[1]) / 1e9 / (now - previous[0]) * 100
+
+    def _cpu_percents(self) -> list[tuple[int, str, float]]:
+        """(pid, name, CPU % of one core since the last call) of every live process."""
         try:
             root = self._processes.setdefault(self.pid, psutil.Process(self.pid))
             children = root.children(recursive=True)
@@ -291,7 +312,7 @@ class GeneratorSampler:
                 continue
             name = self._names.get(pid) or ("master" if self._names else "locust")
             try:
-                readings.append((name, process.cpu_percent(None)))
+                readings.append((pid, name, process.cpu_percent(None)))
             except psutil.Error:
                 del self._processes[pid]
         return readings

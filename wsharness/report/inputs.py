@@ -122,6 +122,7 @@ class GeneratorRow:
     process: str
     cpu_percent: float | None
     loop_lag_ms: float | None
+    runnable_percent: float | None = None  # outside samples only: ran or queued
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,7 @@ def read_generators(path: Path) -> tuple[GeneratorRow, ...]:
                 row["process"],
                 _number(row["cpu_percent"]),
                 _number(row["loop_lag_ms"]),
+                _number(row.get("runnable_percent") or ""),
             )
             for row in _rows(path, GENERATORS_COLUMNS)
         )

@@ -9,14 +9,18 @@ Each step gets:
 - the client's view: per request name, Locust's current percentiles at the last
   history row inside the hold (they cover the preceding ~10 s, so a hold of at least
   10 s is judged on its steady part only), requests and failures counted over the
-  hold, and the verdict against the objective;
+  hold, and the verdict against the objective (a step in which no request of the
+  objective's name completed breaks it: nothing was delivered);
 - the server's view: mean open sockets, the p99 of publish-to-socket lag and fan-out
   (bucket increases over the hold), CPU cores, deliveries/s (``message`` frames
   sent), handshakes/s, inbound frames/s (all counter rates over the hold) and
   resident memory;
 - the generators' health: per Locust process, the mean CPU and median loop lag over
   the hold; a process past 85% CPU or 50 ms lag makes the step *generator-bound*,
-  and such a step never sets the knee.  ``None`` when health was not recorded.
+  and such a step never sets the knee.  Sampled from outside (no loop lag), a process
+  whose main thread was runnable (running or queued for a CPU) more than 85% of the
+  hold counts as saturated too: on a busy machine it wanted more CPU than it got.
+  ``None`` when health was not recorded.
 """
 
 from __future__ import annotations
@@ -170,22 +174,28 @@ def generator_health(
         return NOT_RECORDED
     cpu: dict[str, list[float]] = defaultdict(list)
     lag: dict[str, list[float]] = defaultdict(list)
+    runnable: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         if start <= row.time <= end:
-            if row.cpu_percent is not None:
-                cpu[row.process].append(row.cpu_percent)
-            if row.loop_lag_ms is not None:
-                lag[row.process].append(row.loop_lag_ms)
+            for values, value in (
+                (cpu, row.cpu_percent),
+                (lag, row.loop_lag_ms),
+                (runnable, row.runnable_percent),
+            ):
+                if value is not None:
+                    values[row.process].append(value)
     processes = sorted(set(cpu) | set(lag))
     if not processes:
         return GeneratorHealth(True, False, None, None, 0)
     mean_cpu = {p: statistics.fmean(v) for p, v in cpu.items()}
     median_lag = {p: statistics.median(v) for p, v in lag.items()}
+    mean_runnable = {p: statistics.fmean(v) for p, v in runnable.items()}
     saturated = tuple(
         p
         for p in processes
         if mean_cpu.get(p, 0.0) > SATURATED_CPU_PERCENT
         or median_lag.get(p, 0.0) > SATURATED_LAG_MS
+        or mean_runnable.get(p, 0.0) > SATURATED_CPU_PERCENT
     )
     return GeneratorHealth(
         recorded=True,
@@ -247,6 +257,8 @@ def measure(
     target = latency.get(objective.request_name)
     p99 = target.p99_ms if target else None
     within, reason = judge(p99, requests, failures, objective)
+    if target is None and span.kind == "step":  # nothing delivered is not "within"
+        within, reason = False, f"no '{objective.request_name}' completed in the step"
     return Step(
         span=span,
         requests=requests,
