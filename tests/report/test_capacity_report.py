@@ -189,3 +189,19 @@ def test_a_re_run_that_costs_more_or_breaks_the_objective_fails_the_check(
 def test_a_check_against_a_run_without_a_report_is_refused(tmp_path: Path) -> None:
     run = check_run(tmp_path, 500)
     assert main(["report", str(run), "--check", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_capacity_step_where_nothing_was_delivered_breaks_the_objective(
+    tmp_path: Path,
+) -> None:
+    """A starved generator may complete no 'deliver' at all: still a report, no pass."""
+    run = write_run(
+        tmp_path / "silent", Truth(steps=[SyntheticStep(n) for n in (100, 200)])
+    )
+    for name in ("run_stats_history.csv", "run_stats.csv"):  # only connects completed
+        text = (run / name).read_text().replace(",WS,deliver,", ",WS,connect,")
+        (run / name).write_text(text.replace("WS,deliver,", "WS,connect,"))
+    document = report(run)
+    steps = document["steps"]
+    assert [s["within_objective"] for s in steps] == [False, False]
+    assert steps[0]["reason"] == "no 'deliver' completed in the step"

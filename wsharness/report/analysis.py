@@ -435,6 +435,13 @@ def check_history(inputs: RunInputs, objective: Objective) -> None:
             f"({MIN_WINDOWS} windows of {objective.window_s} s)"
         )
     name = objective.request_name
+    if inputs.planned_steps:  # a capacity step without any 'deliver' breaks the objective
+        if not any(row.name != AGGREGATED for row in inputs.history):
+            raise ReportInputError(
+                f"{inputs.prefix}_stats_history.csv has no per-request rows: run locust "
+                "with --csv-full-history"
+            )
+        return
     if not any(row.name == name and row.requests for row in inputs.stats):
         raise ReportInputError(
             f"no '{name}' requests in {inputs.prefix}_stats.csv: the latency objective "

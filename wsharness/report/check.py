@@ -64,9 +64,10 @@ def plan_costs(plan_report: dict[str, Any]) -> UnitCosts | None:
         "cpu_us_per_handshake",
         "cpu_us_per_inbound_frame",
     )
-    if any(costs.get(key) is None for key in keys):
+    if costs.get("r_squared") is None:
         return None
-    return UnitCosts(*(float(costs[key]) for key in keys), float(costs["r_squared"]), ())
+    values = [None if costs.get(key) is None else float(costs[key]) for key in keys]
+    return UnitCosts(*values, float(costs["r_squared"]), ())
 
 
 def _checked(step: Step, costs: UnitCosts | None) -> CheckedStep:

@@ -12,10 +12,14 @@ to unit length before the fit, so a column in the thousands (sockets) does not d
 one in the tens (handshakes).  R² is ``1 - SS_res / SS_tot`` around the mean CPU.
 
 A capacity run keeps each socket's workload fixed, so sockets, deliveries/s and
-inbound frames/s rise together: the fit then cannot tell them apart.  Each column
-regressed on the others (R² above 0.98) is reported as *confounded*; the total cost
-per socket at the run's own mix is still determined, the split between the
-confounded columns is not.
+inbound frames/s rise together: the fit then cannot tell them apart.  Columns are
+therefore taken in the order deliveries/s, handshakes/s, inbound frames/s, open
+sockets, and a column whose cost, beside the columns already taken, is not positive
+and at least twice its standard error (ordinary least squares) is left out of the
+fit: its cost is ``None`` (not separable in this run) and is carried by the columns
+it moved with, so two runs of the same build give comparable costs.  The
+cost per socket at the run's own mix is determined either way; the columns left out
+are listed as *confounded*.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 COLUMNS = ("open_sockets", "deliveries_per_s", "handshakes_per_s", "inbound_per_s")
+PRIORITY = ("deliveries_per_s", "handshakes_per_s", "inbound_per_s", "open_sockets")
 COLUMN_LABELS = {
     "open_sockets": "open sockets",
     "deliveries_per_s": "deliveries/s",
@@ -35,7 +40,7 @@ COLUMN_LABELS = {
     "inbound_per_s": "inbound frames/s",
 }
 MIN_POINTS = 3
-CONFOUNDED_R_SQUARED = 0.98
+MIN_T_STATISTIC = 2.0
 MICROSECONDS = 1e6
 
 
@@ -63,10 +68,10 @@ class CostPoint:
 class UnitCosts:
     """CPU microseconds per unit of work, with the fit's quality."""
 
-    cpu_us_per_socket_second: float
-    cpu_us_per_delivery: float
-    cpu_us_per_handshake: float
-    cpu_us_per_inbound_frame: float
+    cpu_us_per_socket_second: float | None  # None: not separable in this run
+    cpu_us_per_delivery: float | None
+    cpu_us_per_handshake: float | None
+    cpu_us_per_inbound_frame: float | None
     r_squared: float
     points: tuple[CostPoint, ...]
     confounded: tuple[str, ...] = ()
@@ -78,12 +83,12 @@ class UnitCosts:
         handshakes_per_s: float,
         inbound_per_s: float,
     ) -> float:
-        """The CPU (cores) the model predicts for this work."""
+        """The CPU (cores) the model predicts for this work (a ``None`` cost counts 0)."""
         return (
-            self.cpu_us_per_socket_second * sockets
-            + self.cpu_us_per_delivery * deliveries_per_s
-            + self.cpu_us_per_handshake * handshakes_per_s
-            + self.cpu_us_per_inbound_frame * inbound_per_s
+            (self.cpu_us_per_socket_second or 0.0) * sockets
+            + (self.cpu_us_per_delivery or 0.0) * deliveries_per_s
+            + (self.cpu_us_per_handshake or 0.0) * handshakes_per_s
+            + (self.cpu_us_per_inbound_frame or 0.0) * inbound_per_s
         ) / MICROSECONDS
 
     def predict(self, point: CostPoint) -> float:
@@ -98,21 +103,36 @@ def _r_squared(observed: np.ndarray, predicted: np.ndarray) -> float:
     return 1.0 - residual / total
 
 
-def confounded_columns(design: np.ndarray) -> tuple[str, ...]:
-    """Columns that the other columns explain almost entirely (R² > 0.98)."""
-    found = []
-    for index, name in enumerate(COLUMNS):
-        column = design[:, index]
-        others = np.delete(design, index, axis=1)
-        if not np.any(column) or not np.any(others):
-            continue
-        coefficients, *_ = np.linalg.lstsq(others, column, rcond=None)
-        explained = 1.0 - float(np.sum((column - others @ coefficients) ** 2)) / float(
-            np.sum(column**2)
-        )
-        if explained > CONFOUNDED_R_SQUARED:
-            found.append(name)
-    return tuple(found)
+def t_statistic(design: np.ndarray, cpu: np.ndarray, columns: list[int]) -> float:
+    """Ordinary least squares on ``columns``: the last column's coefficient over its
+    standard error (infinite for an exact fit, 0 for a coefficient not above 0)."""
+    x = design[:, columns]
+    dof = len(cpu) - len(columns)
+    if dof <= 0:
+        return 0.0
+    gram = x.T @ x
+    if np.linalg.matrix_rank(gram) < len(columns):
+        return 0.0
+    inverse = np.linalg.inv(gram)
+    coefficients = inverse @ x.T @ cpu
+    if coefficients[-1] <= 0:
+        return 0.0
+    variance = float(np.sum((cpu - x @ coefficients) ** 2)) / dof
+    error = math.sqrt(max(variance * inverse[-1, -1], 0.0))
+    return math.inf if error == 0 else float(coefficients[-1] / error)
+
+
+def separable_columns(design: np.ndarray, cpu: np.ndarray) -> list[int]:
+    """Columns to fit, taken in :data:`PRIORITY` order: each one kept only if, beside
+    those already kept, its cost is positive and at least twice its standard error."""
+    kept: list[int] = []
+    for name in PRIORITY:
+        index = COLUMNS.index(name)
+        if not np.any(design[:, index]):
+            kept.append(index)  # no work of this kind: its cost is simply 0
+        elif t_statistic(design, cpu, [*kept, index]) >= MIN_T_STATISTIC:
+            kept.append(index)
+    return sorted(kept)
 
 
 def fit_unit_costs(points: Sequence[CostPoint]) -> UnitCosts | None:
@@ -122,17 +142,22 @@ def fit_unit_costs(points: Sequence[CostPoint]) -> UnitCosts | None:
         return None
     design = np.array([p.work() for p in usable], dtype=float)
     cpu = np.array([p.cpu_cores for p in usable], dtype=float)
-    scale = np.linalg.norm(design, axis=0)
+    kept = separable_columns(design, cpu)
+    reduced = design[:, kept]
+    scale = np.linalg.norm(reduced, axis=0)
     scale[scale == 0] = 1.0
-    scaled, _ = nnls(design / scale, cpu)
-    coefficients = scaled / scale
-    costs = coefficients * MICROSECONDS
+    scaled, _ = nnls(reduced / scale, cpu)
+    coefficients = np.zeros(len(COLUMNS))
+    coefficients[kept] = scaled / scale
+    costs: list[float | None] = [
+        float(c * MICROSECONDS) if i in kept else None for i, c in enumerate(coefficients)
+    ]
     return UnitCosts(
-        cpu_us_per_socket_second=float(costs[0]),
-        cpu_us_per_delivery=float(costs[1]),
-        cpu_us_per_handshake=float(costs[2]),
-        cpu_us_per_inbound_frame=float(costs[3]),
+        cpu_us_per_socket_second=costs[0],
+        cpu_us_per_delivery=costs[1],
+        cpu_us_per_handshake=costs[2],
+        cpu_us_per_inbound_frame=costs[3],
         r_squared=_r_squared(cpu, design @ coefficients),
         points=tuple(usable),
-        confounded=confounded_columns(design),
+        confounded=tuple(name for i, name in enumerate(COLUMNS) if i not in kept),
     )

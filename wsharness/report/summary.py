@@ -77,7 +77,8 @@ def generator_sentence(findings: Findings) -> str:
     names = sorted({p for s in bound for p in s.generator.saturated})
     return (
         f"{len(bound)} of {len(findings.steps)} {_points(findings)} generator-bound "
-        f"({', '.join(names)} past {85}% CPU or 50 ms loop lag; {source}): they never set "
+        f"({', '.join(names)} past 85% CPU, 50 ms loop lag or 85% runnable; {source}): "
+        "they never set "
         "the knee."
     )
 
@@ -128,9 +129,10 @@ def caveats(findings: Findings) -> list[str]:
     if costs is not None and costs.confounded:
         together = ", ".join(COLUMN_LABELS[c] for c in costs.confounded)
         notes.append(
-            f"{together} rose together across the run's points, so the split of their "
-            "unit costs is not measured: the CPU per socket at this run's mix is, a "
-            "profile with another mix is projected with that uncertainty."
+            f"{together} moved with the other work across the run's points, so its cost "
+            "is not separable in this run and is carried by the costs it moved with: "
+            "the CPU per socket at this run's mix is measured, a profile with another "
+            "mix is projected with that uncertainty."
         )
     broken = [w for w in findings.windows if not w.within_objective]
     busiest = max((cores for _, cores in findings.cpu_cores), default=0.0)
@@ -257,10 +259,10 @@ def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str,
             "method": "not fitted: fewer than 3 points with server CPU",
         }
     return {
-        "cpu_us_per_delivery": round(costs.cpu_us_per_delivery, 3),
-        "cpu_us_per_handshake": round(costs.cpu_us_per_handshake, 3),
-        "cpu_us_per_inbound_frame": round(costs.cpu_us_per_inbound_frame, 3),
-        "cpu_us_per_socket_second": round(costs.cpu_us_per_socket_second, 4),
+        "cpu_us_per_delivery": _rounded(costs.cpu_us_per_delivery, 3),
+        "cpu_us_per_handshake": _rounded(costs.cpu_us_per_handshake, 3),
+        "cpu_us_per_inbound_frame": _rounded(costs.cpu_us_per_inbound_frame, 3),
+        "cpu_us_per_socket_second": _rounded(costs.cpu_us_per_socket_second, 4),
         "r_squared": round(costs.r_squared, 4),
         "points": len(costs.points),
         "confounded": list(costs.confounded),
@@ -268,7 +270,8 @@ def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str,
         if plan is None or plan.saturation_sockets is None
         else math.floor(plan.saturation_sockets),
         "method": "non-negative least squares of server CPU cores on open sockets, "
-        "deliveries/s, handshakes/s and inbound frames/s over the steps (and ramps)",
+        "deliveries/s, handshakes/s and inbound frames/s over the steps (and ramps); "
+        "a confounded column (null) is carried by the columns it moved with",
     }
 
 
@@ -435,10 +438,11 @@ def headline_lines(document: dict[str, Any]) -> list[str]:
         saturation = costs["saturation_sockets"]
         lines.append(
             f"unit costs (measured, NNLS on {costs['points']} points, R² "
-            f"{costs['r_squared']:.3f}): {costs['cpu_us_per_delivery']:.1f} µs/delivery, "
-            f"{costs['cpu_us_per_handshake']:.1f} µs/handshake, "
-            f"{costs['cpu_us_per_inbound_frame']:.1f} µs/inbound frame, "
-            f"{costs['cpu_us_per_socket_second']:.2f} µs/socket-second"
+            f"{costs['r_squared']:.3f}; — = not separable): "
+            f"{_us(costs['cpu_us_per_delivery'])}/delivery, "
+            f"{_us(costs['cpu_us_per_handshake'])}/handshake, "
+            f"{_us(costs['cpu_us_per_inbound_frame'])}/inbound frame, "
+            f"{_us(costs['cpu_us_per_socket_second'], 2)}/socket-second"
             + (
                 f"; one server process at 100% CPU near {saturation} sockets at this "
                 "run's mix (projected)"
@@ -452,17 +456,21 @@ def headline_lines(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _us(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f} µs"
+
+
 def unit_costs_sentence(findings: Findings) -> str:
     costs = findings.unit_costs
     if costs is None:
         return ""
     text = (
-        f"{costs.cpu_us_per_delivery:.1f} µs per delivery, "
-        f"{costs.cpu_us_per_handshake:.1f} µs per handshake, "
-        f"{costs.cpu_us_per_inbound_frame:.1f} µs per inbound frame, "
-        f"{costs.cpu_us_per_socket_second:.2f} µs per socket-second "
+        f"{_us(costs.cpu_us_per_delivery)} per delivery, "
+        f"{_us(costs.cpu_us_per_handshake)} per handshake, "
+        f"{_us(costs.cpu_us_per_inbound_frame)} per inbound frame, "
+        f"{_us(costs.cpu_us_per_socket_second, 2)} per socket-second "
         f"(measured: non-negative least squares on {len(costs.points)} points, "
-        f"R² = {costs.r_squared:.3f})."
+        f"R² = {costs.r_squared:.3f}; — = not separable in this run)."
     )
     plan = findings.plan
     if plan is not None and plan.saturation_sockets:
