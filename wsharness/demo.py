@@ -232,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = args.results / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     env = server_env(args.server_setting)
-    server = LocalServer(secrets.token_hex(32), log_path=run_dir / "server.log", **env)
+    server = LocalServer(secrets.token_hex(32), log_path=run_dir / "server.log")
+    server.env.update(env)
     server.start()
     print(
         f"server on {server.ws_url}; capacity steps {args.capacity_steps} sockets, "

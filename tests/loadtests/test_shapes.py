@@ -41,9 +41,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_capacity_steps_double_up_to_the_peak_and_each_ramps_before_holding() -> (
-    None
-):
+def test_capacity_steps_double_up_to_the_peak_and_each_ramps_before_holding() -> None:
     options = LoadOptions(shape="capacity", shape_users=800, step_seconds=10)
     assert step_users(options) == [50, 100, 200, 400, 800]
     steps = plan_steps([100, 300], step_seconds=10, spawn_rate=50)

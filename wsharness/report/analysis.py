@@ -34,6 +34,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wsharness.contract import names
 from wsharness.report.costs import CostPoint, UnitCosts, fit_unit_costs
@@ -275,7 +276,18 @@ def with_server_latency(
     ]
 
 
-def find_knee(points: Sequence[Window] | Sequence[Step]) -> Knee:
+class Judged(Protocol):
+    """A window or a step: its open sockets and its verdict."""
+
+    @property
+    def open_sockets(self) -> float: ...
+    @property
+    def within_objective(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+
+
+def find_knee(points: Sequence[Judged]) -> Knee:
     """Where a server-bound point first breaks the objective, walking up the sockets.
 
     A point whose load generator was saturated (``generator_bound``) never sets the

@@ -66,8 +66,18 @@ def plan_costs(plan_report: dict[str, Any]) -> UnitCosts | None:
     )
     if costs.get("r_squared") is None:
         return None
-    values = [None if costs.get(key) is None else float(costs[key]) for key in keys]
-    return UnitCosts(*values, float(costs["r_squared"]), ())
+
+    def cost(key: str) -> float | None:
+        return None if costs.get(key) is None else float(costs[key])
+
+    return UnitCosts(
+        cpu_us_per_socket_second=cost(keys[0]),
+        cpu_us_per_delivery=cost(keys[1]),
+        cpu_us_per_handshake=cost(keys[2]),
+        cpu_us_per_inbound_frame=cost(keys[3]),
+        r_squared=float(costs["r_squared"]),
+        points=(),
+    )
 
 
 def _checked(step: Step, costs: UnitCosts | None) -> CheckedStep:

@@ -129,6 +129,9 @@ def resolve_profile(
         return Rate(_per_socket(reference, load_rate, per), measured or "not measured")
 
     load = reference.load if reference else None
+    deliveries = load.deliveries_per_s if load else None
+    handshakes = load.handshakes_per_s if load else None
+    inbound = load.inbound_per_s if load else None
     limit = run_info.get("server", {}).get("open_files_limit")
     if objective.instance_open_files is not None:
         open_files = Rate(objective.instance_open_files, "given")
@@ -137,9 +140,9 @@ def resolve_profile(
     else:
         open_files = Rate(DEFAULT_OPEN_FILES, "assumed")
     return Profile(
-        rate(objective.notifications_per_socket_minute, load and load.deliveries_per_s, 60),
-        rate(objective.reconnects_per_socket_hour, load and load.handshakes_per_s, 3600),
-        rate(objective.inbound_per_socket_minute, load and load.inbound_per_s, 60),
+        rate(objective.notifications_per_socket_minute, deliveries, 60),
+        rate(objective.reconnects_per_socket_hour, handshakes, 3600),
+        rate(objective.inbound_per_socket_minute, inbound, 60),
         open_files,
     )
 
