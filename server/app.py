@@ -48,6 +48,13 @@ SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
 log = logging.getLogger(__name__)
 
 
+def burn_cpu(seconds: float) -> None:
+    """Spin for ``seconds`` of this thread's CPU (the test-only delivery cost)."""
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        pass
+
+
 class Server:
     """The instance: its sockets, subscriptions, broker and telemetry."""
 
@@ -131,6 +138,8 @@ class Server:
             for resolved in routed.resolved:
                 resolved.subscriber.answer_subscribe(resolved.topic, resolved.replay)
             targets = routed.targets
+            if self.settings.test_delivery_cost_us:  # test-only: slowed on purpose
+                burn_cpu(self.settings.test_delivery_cost_us * len(targets) / 1e6)
             spans.record_fanout(span, len(targets))
         self.metrics.fanout(time.perf_counter() - started)
         self.metrics.lag((now_ms_int() - notification.published_at) / 1000)

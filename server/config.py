@@ -50,6 +50,10 @@ class Settings:
     max_topic_bytes: int = 256  # UTF-8 bytes per topic name; past it an error frame
     history_max_topics: int = 100_000  # histories kept; past it the stalest goes
 
+    # Test-only: CPU burnt per socket a notification is delivered to (a server slowed
+    # on purpose, for capacity-report tests).  Never set it in production.
+    test_delivery_cost_us: float = 0.0
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``WSH_*`` variables, then explicit overrides (e.g. CLI flags)."""

@@ -15,6 +15,16 @@ File format (long, one row per sample): ``timestamp,series,labels,value`` where
 ``wsh_open_connections`` or ``wsh_publish_lag_seconds_bucket``), ``labels`` the sample's
 labels as ``key=value`` pairs sorted by key and joined with ``;`` (empty when none), and
 ``value`` a float.  OpenTelemetry scope labels (``otel_scope_*``) are dropped.
+
+:class:`GeneratorSampler` watches the load generator from outside: every second it
+writes the CPU of a Locust process and of each process it forked (``--processes``)
+into ``RUN_DIR/generator_processes.csv``, with the columns of Locust's own
+``<prefix>_generators.csv`` (``time, process, cpu_percent, loop_lag_ms, sockets,
+deliveries_per_s``; what cannot be seen from outside is left empty), plus
+``runnable_percent``: the share of the second the process's main thread (the gevent
+loop) was running or waiting for a CPU (``/proc/PID/schedstat``), which shows a
+starved process even when a busy machine gives it little CPU.  The report reads it
+when the Locust processes did not record their own health.
 """
 
 from __future__ import annotations
@@ -31,11 +41,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from wsharness.contract import names
 
 METRICS_FILE = "server_metrics.csv"
+GENERATOR_FILE = "generator_processes.csv"
+GENERATOR_COLUMNS = (
+    "time", "process", "cpu_percent", "loop_lag_ms", "sockets", "deliveries_per_s",
+    "runnable_percent",
+)  # fmt: skip
 CSV_HEADER = ("timestamp", "series", "labels", "value")
 SERIES_PREFIX = "wsh_"
 MAX_POINTS_PER_SERIES = 10_000  # Prometheus refuses more than 11,000 per series
@@ -213,6 +229,93 @@ class MetricsSampler:
             return
         writer.write(samples)
         self.scrapes += 1
+
+
+class GeneratorSampler:
+    """CPU of a Locust process tree, sampled from outside into ``generator_processes.csv``.
+
+    The root process is ``locust`` (or ``master`` once it has forked workers); its
+    children are ``worker-1``, ``worker-2``, ... in the order they were first seen.
+    """
+
+    def __init__(
+        self, pid: int, run_dir: str | Path, interval_s: float = 1.0, max_duration_s=3600.0
+    ) -> None:
+        self.pid = pid
+        self.path = Path(run_dir) / GENERATOR_FILE
+        self.interval_s = interval_s
+        self.max_duration_s = max_duration_s
+        self.rows = 0
+        self._names: dict[int, str] = {}
+        self._processes: dict[int, psutil.Process] = {}
+        self._schedstat: dict[int, tuple[float, int]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> GeneratorSampler:
+        self._thread = threading.Thread(
+            target=self._run, name="wsharness-generator-sampler", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_duration_s
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(GENERATOR_COLUMNS)
+            self._cpu_percents()  # the first reading of each process only primes it
+            while not self._stop.wait(self.interval_s) and time.monotonic() < deadline:
+                now = time.time()
+                for pid, name, percent in self._cpu_percents():
+                    runnable = self._runnable_percent(pid, now)
+                    shown = "" if runnable is None else f"{runnable:.1f}"
+                    row = [f"{now:.3f}", name, f"{percent:.1f}", "", "", "", shown]
+                    writer.writerow(row)
+                    self.rows += 1
+                handle.flush()
+
+    def _runnable_percent(self, pid: int, now: float) -> float | None:
+        """Share of the time since the last reading the main thread ran or queued."""
+        try:
+            fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+            busy_ns = int(fields[0]) + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        previous = self._schedstat.get(pid)
+        self._schedstat[pid] = (now, busy_ns)
+        if previous is None or now <= previous[0]:
+            return None
+        return (busy_ns - previous[1]) / 1e9 / (now - previous[0]) * 100
+
+    def _cpu_percents(self) -> list[tuple[int, str, float]]:
+        """(pid, name, CPU % of one core since the last call) of every live process."""
+        try:
+            root = self._processes.setdefault(self.pid, psutil.Process(self.pid))
+            children = root.children(recursive=True)
+        except psutil.Error:
+            return []
+        new = [child for child in children if child.pid not in self._processes]
+        for child in new:
+            self._processes[child.pid] = child
+            self._names[child.pid] = f"worker-{len(self._names) + 1}"
+            child.cpu_percent(None)  # primes it: read from the next call on
+        readings = []
+        primed = {child.pid for child in new}
+        for pid, process in list(self._processes.items()):
+            if pid in primed:
+                continue
+            name = self._names.get(pid) or ("master" if self._names else "locust")
+            try:
+                readings.append((pid, name, process.cpu_percent(None)))
+            except psutil.Error:
+                del self._processes[pid]
+        return readings
 
 
 def _query_range(

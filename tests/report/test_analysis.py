@@ -9,8 +9,6 @@ import pytest
 from wsharness.contract import names
 from wsharness.report.analysis import (
     Knee,
-    MemoryFit,
-    Objective,
     Percentiles,
     Window,
     allowed_failures,
@@ -19,7 +17,6 @@ from wsharness.report.analysis import (
     find_knee,
     least_squares,
     memory_points,
-    recommend,
     value_at,
 )
 from wsharness.sampler import Sample
@@ -70,27 +67,6 @@ def test_one_failure_in_a_small_window_does_not_break_a_tenth_of_a_percent() -> 
     assert allowed_failures(200, 0.001) == pytest.approx(1.0)
     assert allowed_failures(5000, 0.001) == pytest.approx(5.0)
     assert allowed_failures(5000, 0.0) == 0.0
-
-
-def test_recommendation_takes_the_tighter_bound_and_keeps_headroom() -> None:
-    memory = MemoryFit(slope_bytes=20_000, intercept_bytes=50e6, r_squared=1.0, points=())
-    objective = Objective(headroom=0.3, instance_memory_bytes=int(250e6), peak=25_000)
-    by_latency = recommend(Knee(5000, False, 6000, ""), memory, objective)
-    assert (by_latency.limited_by, by_latency.connections_per_instance) == (
-        "latency objective",
-        3500,
-    )
-    assert by_latency.instances_for_peak == 8  # ceil(25000 / 3500)
-    by_memory = recommend(Knee(50_000, True, None, ""), memory, objective)
-    assert by_memory.memory_bound_sockets == pytest.approx(10_000)
-    assert (by_memory.limited_by, by_memory.connections_per_instance) == ("memory", 7000)
-
-
-def test_memory_that_does_not_grow_does_not_bound() -> None:
-    flat = MemoryFit(slope_bytes=-3.0, intercept_bytes=50e6, r_squared=0.1, points=())
-    rec = recommend(Knee(1000, True, None, ""), flat, Objective(headroom=0.5))
-    assert rec.memory_bound_sockets is None
-    assert rec.connections_per_instance == 500
 
 
 def scrape(t: float, sockets: float, rss: float) -> list[Sample]:

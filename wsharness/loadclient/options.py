@@ -17,7 +17,7 @@ from wsharness.loadclient.deliveries import DEFAULT_TIMINGS_PER_SECOND
 
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")
-SHAPES = ("none", "ramp", "step", "spike", "soak")
+SHAPES = ("none", "ramp", "step", "spike", "soak", "capacity")
 PUBLISH_PATHS = ("server", "pubsub")
 
 
@@ -63,6 +63,15 @@ class LoadOptions:
     shape: str = option("none", "load shape (none = -u/-r/-t)", choices=SHAPES)
     shape_users: int = option(100, "peak users of the load shape")
     shape_seconds: float = option(60.0, "duration of the load shape")
+    capacity_steps: str | None = option(
+        None,
+        "open sockets per step of --shape capacity, e.g. 500,1000,2000"
+        " (default: doubling up to --shape-users)",
+    )
+    step_seconds: float = option(30.0, "hold of each capacity step (s)")
+    capacity_spawn_rate: float = option(
+        100.0, "users started per second on each capacity step's ramp"
+    )
     sockets_log_interval: float = option(
         5.0, "seconds between 'open sockets' log lines (0 = never)"
     )

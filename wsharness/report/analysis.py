@@ -1,5 +1,10 @@
 """The capacity findings of a run, computed from its inputs (pure functions, no I/O).
 
+- Steps: a capacity run's steps (see :mod:`wsharness.report.steps`), each hold one
+  judged point; a run without steps is judged on its windows instead.  The knee is
+  set by steps only where no load generator was saturated (*server-bound* steps).
+- Cost model and plan: :mod:`wsharness.report.costs` and :mod:`wsharness.report.plan`.
+
 - Open sockets: the server's ``wsh_open_connections`` gauge (the autoscaling signal);
   without it the Locust suite's ``_sockets.csv`` count, and last Locust's ``User Count``.
 - Windows: the run is cut into windows of ``window_s`` seconds (a trailing piece
@@ -7,60 +12,59 @@
   mean open sockets, the latency percentiles per request name that Locust wrote at the
   window's last second (Locust's "current" percentiles cover the preceding ~10 s), and
   the error rate (failures / requests, both counted from Locust's running totals).
-- Knee: windows sorted by open sockets; the first (lowest-socket) window that breaks
-  the objective (p99 of the objective's request name above the limit, or the error
-  rate above its limit) sets the knee; ``max_sockets_within_slo`` is the highest socket
-  count of a passing window below it.  With no violation it is the highest socket count
-  observed and flagged as a lower bound.
+- Knee: steps sorted by open sockets; the first (lowest-socket) server-bound step that
+  breaks the objective (p99 of the objective's request name above the limit, or the
+  error rate above its limit) sets the knee; ``max_sockets_within_slo`` is the highest
+  socket count of a passing step below it.  With no server-bound violation it is the
+  highest passing step, flagged as a lower bound.
 - Server latency: per window, the p99 of the server's publish-to-socket lag and fan-out
   histograms (bucket increases over the window), shown beside the client's view.
 - Memory per socket: least-squares slope of resident memory against open sockets over
   the scrapes from the start of the run to the last scrape at the peak of open sockets
   (memory a process frees is rarely returned to the OS, so the ramp down is left out).
-- Recommendation: ``min(knee, memory bound) * (1 - headroom)`` open connections per
-  instance, rounded down; instances for a peak: ``ceil(peak / recommendation)``.
+- Recommendation: the smallest of the plan's bounds (latency, CPU, memory, file
+  descriptors) ``* (1 - headroom)`` open connections per instance, rounded down;
+  instances for a peak: ``ceil(peak / recommendation)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wsharness.contract import names
+from wsharness.report.costs import CostPoint, UnitCosts, fit_unit_costs
 from wsharness.report.histograms import BucketTimeline, window_quantiles_ms
 from wsharness.report.inputs import AGGREGATED, HistoryRow, ReportInputError, RunInputs
 from wsharness.report.jaeger import JaegerLink, JaegerTarget, jaeger_links
+from wsharness.report.objective import Objective, Percentiles, allowed_failures, judge
+from wsharness.report.plan import Knee, MemoryFit, Plan, make_plan
+from wsharness.report.series import series_total, value_at
+from wsharness.report.steps import ServerSeries, Span, Step, measure, ramp_spans, step_spans
 from wsharness.sampler import Sample
+
+__all__ = [
+    "Findings",
+    "Knee",
+    "MemoryFit",
+    "Objective",
+    "Percentiles",
+    "Plan",
+    "Window",
+    "allowed_failures",
+    "analyse",
+    "series_total",
+    "value_at",
+]
 
 REQUEST_NAMES = ("connect", "echo", "deliver", "reconnect", "refresh")
 MIN_WINDOWS = 3
 MIN_SOCKET_SPREAD = 10
 MIN_MEMORY_POINTS = 3
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The service-level objective and planning inputs a report is judged against."""
-
-    p99_ms: float = 250.0
-    error_rate: float = 0.001
-    request_name: str = "deliver"
-    headroom: float = 0.3
-    window_s: int = 10
-    instance_memory_bytes: int = 1024 * 1024 * 1024
-    peak: int | None = None
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -85,29 +89,22 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Knee:
-    max_sockets_within_slo: float
-    lower_bound: bool
-    first_violation_sockets: float | None
-    first_violation_reason: str
-
-
-@dataclass(frozen=True)
-class MemoryFit:
-    """``rss = intercept + slope * sockets`` over ``points``."""
-
-    slope_bytes: float
-    intercept_bytes: float
-    r_squared: float
-    points: tuple[tuple[float, float], ...]
-
-
-@dataclass(frozen=True)
 class Recommendation:
+    """The plan's headline, as the pages show it."""
+
     memory_bound_sockets: float | None
     limited_by: str
     connections_per_instance: int
     instances_for_peak: int | None
+
+
+LIMITED_BY_PHRASES = {
+    "latency": "latency objective",
+    "cpu": "CPU",
+    "memory": "memory",
+    "file_descriptors": "file descriptors",
+    "generator": "load generator (lower bound)",
+}
 
 
 @dataclass(frozen=True)
@@ -131,18 +128,14 @@ class Findings:
     total_requests: int
     total_failures: int
     jaeger_links: tuple[JaegerLink, ...] = field(default=())
+    steps: tuple[Step, ...] = ()
+    steps_from: str = "windows"  # "capacity steps" or "windows"
+    unit_costs: UnitCosts | None = None
+    plan: Plan | None = None
+    generator_source: str = ""
 
 
 # --- server series -----------------------------------------------------------
-
-
-def series_total(samples: Iterable[Sample], series: str) -> list[tuple[float, float]]:
-    """``series`` summed over its label sets, per timestamp, in time order."""
-    totals: dict[float, float] = defaultdict(float)
-    for sample in samples:
-        if sample.series == series:
-            totals[sample.timestamp] += sample.value
-    return sorted(totals.items())
 
 
 def open_sockets(inputs: RunInputs) -> tuple[list[tuple[float, float]], str]:
@@ -196,15 +189,6 @@ def closes_by_code(samples: Sequence[Sample]) -> dict[str, int]:
     return dict(sorted(by_code.items()))
 
 
-def value_at(timeline: Sequence[tuple[float, float]], start: float, end: float) -> float:
-    """Mean of the timeline within [start, end], else the nearest point."""
-    inside = [value for t, value in timeline if start <= t <= end]
-    if inside:
-        return statistics.fmean(inside)
-    middle = (start + end) / 2
-    return min(timeline, key=lambda point: abs(point[0] - middle))[1]
-
-
 # --- windows and knee ----------------------------------------------------------
 
 
@@ -233,33 +217,6 @@ def _latency(row: HistoryRow, previous: HistoryRow | None) -> Percentiles | None
     return Percentiles(row.p50_ms, row.p95_ms, row.p99_ms)
 
 
-def allowed_failures(requests: int, error_rate: float) -> float:
-    """Failures a window may have: the rate, but at least one failure in a small window.
-
-    A window with fewer than ``1 / error_rate`` requests cannot measure that rate (one
-    failure in 200 requests is 0.5%, yet says little about 0.1%), so it is allowed the
-    failures of a window of ``1 / error_rate`` requests.
-    """
-    if error_rate <= 0:
-        return 0.0
-    return error_rate * max(requests, 1 / error_rate)
-
-
-def _judge(
-    p99_ms: float | None, requests: int, failures: int, objective: Objective
-) -> tuple[bool, str]:
-    if p99_ms is not None and p99_ms > objective.p99_ms:
-        limit = f"{objective.p99_ms:g} ms"
-        return False, f"p99 {objective.request_name} {p99_ms:g} ms > {limit}"
-    if failures > allowed_failures(requests, objective.error_rate):
-        rate = failures / requests if requests else 1.0
-        return False, (
-            f"error rate {rate:.2%} > {objective.error_rate:.2%} "
-            f"({failures} failures in {requests} requests)"
-        )
-    return True, ""
-
-
 def build_windows(
     history: Sequence[HistoryRow],
     sockets: Sequence[tuple[float, float]],
@@ -282,7 +239,7 @@ def build_windows(
         }
         objective_latency = latency.get(objective.request_name)
         p99 = objective_latency.p99_ms if objective_latency else None
-        within, reason = _judge(p99, requests, failures, objective)
+        within, reason = judge(p99, requests, failures, objective)
         start, end = rows[0].timestamp, rows[-1].timestamp
         windows.append(
             Window(
@@ -319,16 +276,40 @@ def with_server_latency(
     ]
 
 
-def find_knee(windows: Sequence[Window]) -> Knee:
-    """Where the objective is first broken, walking up the open-socket count."""
-    ordered = sorted(windows, key=lambda w: w.open_sockets)
-    violation = next((w for w in ordered if not w.within_objective), None)
+class Judged(Protocol):
+    """A window or a step: its open sockets and its verdict."""
+
+    @property
+    def open_sockets(self) -> float: ...
+    @property
+    def within_objective(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+
+
+def find_knee(points: Sequence[Judged]) -> Knee:
+    """Where a server-bound point first breaks the objective, walking up the sockets.
+
+    A point whose load generator was saturated (``generator_bound``) never sets the
+    knee; with no server-bound violation the knee is the highest passing point,
+    flagged as a lower bound.
+    """
+    ordered = sorted(points, key=lambda p: p.open_sockets)
+    violation = next(
+        (
+            p
+            for p in ordered
+            if not p.within_objective and not getattr(p, "generator_bound", False)
+        ),
+        None,
+    )
     if violation is None:
-        return Knee(max(w.open_sockets for w in ordered), True, None, "")
+        passing = [p.open_sockets for p in ordered if p.within_objective]
+        return Knee(max(passing, default=0.0), True, None, "")
     passing = [
-        w.open_sockets
-        for w in ordered
-        if w.within_objective and w.open_sockets < violation.open_sockets
+        p.open_sockets
+        for p in ordered
+        if p.within_objective and p.open_sockets < violation.open_sockets
     ]
     return Knee(max(passing, default=0.0), False, violation.open_sockets, violation.reason)
 
@@ -381,20 +362,70 @@ def fit_memory(samples: Sequence[Sample]) -> MemoryFit:
     return least_squares(points)
 
 
-def recommend(knee: Knee, memory: MemoryFit, objective: Objective) -> Recommendation:
-    memory_bound = None
-    if memory.slope_bytes > 0:
-        spare = objective.instance_memory_bytes - memory.intercept_bytes
-        memory_bound = max(spare, 0.0) / memory.slope_bytes
-    if memory_bound is not None and memory_bound < knee.max_sockets_within_slo:
-        limit, limited_by = memory_bound, "memory"
-    else:
-        limit, limited_by = knee.max_sockets_within_slo, "latency objective"
-    per_instance = math.floor(limit * (1 - objective.headroom))
-    instances = None
-    if objective.peak is not None and per_instance > 0:
-        instances = math.ceil(objective.peak / per_instance)
-    return Recommendation(memory_bound, limited_by, per_instance, instances)
+def recommendation(plan: Plan) -> Recommendation:
+    return Recommendation(
+        memory_bound_sockets=plan.memory_bound_sockets,
+        limited_by=LIMITED_BY_PHRASES[plan.limited_by],
+        connections_per_instance=plan.connections_per_instance,
+        instances_for_peak=plan.instances_for_peak,
+    )
+
+
+# --- steps and cost model ----------------------------------------------------------
+
+
+def judged_steps(
+    inputs: RunInputs,
+    windows: Sequence[Window],
+    sockets: Sequence[tuple[float, float]],
+    objective: Objective,
+) -> tuple[list[Step], str]:
+    """A capacity run's steps, else its windows as steps; and which they are."""
+    server = ServerSeries(inputs.samples, sockets)
+    spans = step_spans(inputs)
+    if spans:
+        return [
+            measure(span, inputs, server, objective) for span in spans
+        ], "capacity steps"
+    steps = [
+        dataclasses.replace(
+            measure(
+                Span(index, "window", w.start, w.end),
+                inputs,
+                server,
+                objective,
+                (w.requests, w.failures, w.latency),
+            ),
+            server_lag_p99_ms=w.server_lag_p99_ms,
+            fanout_p99_ms=w.fanout_p99_ms,
+        )
+        for index, w in enumerate(windows)
+    ]
+    return steps, "windows"
+
+
+def cost_points(
+    inputs: RunInputs, steps: Sequence[Step], sockets: Sequence[tuple[float, float]]
+) -> list[CostPoint]:
+    """The steps' holds, and a capacity run's ramps, with the server's CPU and rates."""
+    server = ServerSeries(inputs.samples, sockets)
+    loads = [(f"{s.span.kind} {s.span.index}", s.load) for s in steps]
+    loads += [
+        (f"ramp {span.index}", server.load(span.start, span.end))
+        for span in ramp_spans(inputs)
+    ]
+    return [
+        CostPoint(
+            label,
+            load.open_sockets,
+            load.deliveries_per_s or 0.0,
+            load.handshakes_per_s or 0.0,
+            load.inbound_per_s or 0.0,
+            load.cpu_cores,
+        )
+        for label, load in loads
+        if load.cpu_cores is not None
+    ]
 
 
 # --- whole run ------------------------------------------------------------------
@@ -410,12 +441,19 @@ def check_history(inputs: RunInputs, objective: Objective) -> None:
     stamps = {row.timestamp for row in aggregated}
     needed = MIN_WINDOWS * objective.window_s
     seconds = max(stamps) - min(stamps) + 1
-    if seconds < needed:
+    if seconds < needed and not inputs.planned_steps:  # a capacity run needs one step
         raise ReportInputError(
             f"run too short: {seconds} s of Locust history, need at least {needed} s "
             f"({MIN_WINDOWS} windows of {objective.window_s} s)"
         )
     name = objective.request_name
+    if inputs.planned_steps:  # a capacity step without any 'deliver' breaks the objective
+        if not any(row.name != AGGREGATED for row in inputs.history):
+            raise ReportInputError(
+                f"{inputs.prefix}_stats_history.csv has no per-request rows: run locust "
+                "with --csv-full-history"
+            )
+        return
     if not any(row.name == name and row.requests for row in inputs.stats):
         raise ReportInputError(
             f"no '{name}' requests in {inputs.prefix}_stats.csv: the latency objective "
@@ -436,10 +474,15 @@ def analyse(
     windows = with_server_latency(
         build_windows(inputs.history, sockets, objective), inputs.samples
     )
-    if len(windows) < MIN_WINDOWS:
+    if len(windows) < MIN_WINDOWS and not inputs.planned_steps:
         raise ReportInputError(f"run too short: {len(windows)} window(s) of history")
     memory = fit_memory(inputs.samples)
-    knee = find_knee(windows)
+    steps, steps_from = judged_steps(inputs, windows, sockets, objective)
+    if not steps:
+        raise ReportInputError(f"{inputs.prefix}_steps.csv lists no finished step")
+    knee = find_knee(steps)
+    unit_costs = fit_unit_costs(cost_points(inputs, steps, sockets))
+    plan = make_plan(steps, knee, memory, unit_costs, objective, inputs.run_info)
     total = next((row for row in inputs.stats if row.name == AGGREGATED), None)
     if total is None:
         raise ReportInputError(f"{inputs.prefix}_stats.csv has no Aggregated row")
@@ -456,7 +499,7 @@ def analyse(
         memory_scrapes=tuple(
             (count, rss) for _, count, rss in memory_scrapes(inputs.samples)
         ),
-        recommendation=recommend(knee, memory, objective),
+        recommendation=recommendation(plan),
         cpu_cores=tuple(cpu_cores(inputs.samples)),
         closes_by_code=closes_by_code(inputs.samples),
         duration_s=max(stamps) - min(stamps) + 1,
@@ -466,4 +509,9 @@ def analyse(
         jaeger_links=tuple(jaeger_links(inputs.stats, min(stamps), max(stamps), jaeger))
         if jaeger
         else (),
+        steps=tuple(steps),
+        steps_from=steps_from,
+        unit_costs=unit_costs,
+        plan=plan,
+        generator_source=inputs.generator_source,
     )

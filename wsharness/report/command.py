@@ -9,6 +9,11 @@ Python API (what ``make demo`` calls)::
 Writes ``report.html``, ``report.md`` and ``report.json`` into the run directory and
 returns the path of ``report.html``; raises :class:`ReportInputError` (one-line message)
 when the run cannot give a meaningful report.
+
+``--check PLAN_RUN`` also judges the run against PLAN_RUN's plan (see
+:mod:`wsharness.report.check`) and exits with :data:`EXIT_CHECK_FAILED` when it did not
+hold.  Exit codes: 0 report written (and check passed), 2 the inputs cannot give a
+report, 3 the check failed.
 """
 
 from __future__ import annotations
@@ -19,14 +24,22 @@ import sys
 from pathlib import Path
 
 from wsharness.report.analysis import Objective, analyse
+from wsharness.report.check import (
+    CheckResult,
+    check_against,
+    check_document,
+    check_sentence,
+    recheck_commands,
+)
 from wsharness.report.inputs import ReportInputError, history_span, load_run
 from wsharness.report.jaeger import JaegerTarget
 from wsharness.report.render_html import render_html
 from wsharness.report.render_md import render_markdown
-from wsharness.report.summary import report_document
+from wsharness.report.summary import headline_lines, report_document
 from wsharness.sampler import METRICS_FILE, query_prometheus
 
 PROMETHEUS_PADDING_S = 5.0
+EXIT_CHECK_FAILED = 3
 
 
 def fetch_from_prometheus(run_dir: Path, prometheus_url: str) -> Path:
@@ -46,23 +59,46 @@ def fetch_from_prometheus(run_dir: Path, prometheus_url: str) -> Path:
         ) from None
 
 
+def read_plan(plan_run: Path) -> dict:
+    """PLAN_RUN's ``report.json``."""
+    path = Path(plan_run) / "report.json"
+    if not path.is_file():
+        raise ReportInputError(f"{path}: missing (run wsharness report {plan_run} first)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not JSON ({error})") from None
+
+
 def build_report(
     run_dir: Path,
     objective: Objective | None = None,
     jaeger: JaegerTarget | None = None,
     prometheus_url: str | None = None,
+    check_run: Path | None = None,
 ) -> Path:
     """Analyse the run in ``run_dir`` and write its three report files."""
     run_dir = Path(run_dir)
+    plan_report = read_plan(check_run) if check_run is not None else None
     if prometheus_url:
         fetch_from_prometheus(run_dir, prometheus_url)
     inputs = load_run(run_dir)
     findings = analyse(inputs, objective or Objective(), jaeger)
+    check: CheckResult | None = None
+    if plan_report is not None:
+        check = check_against(findings.steps, plan_report, str(check_run))
     document = report_document(findings, inputs)
+    recheck = recheck_commands(
+        run_dir, inputs.run_info, findings.recommendation.connections_per_instance
+    )
+    document["recheck_commands"] = recheck
+    document["check"] = None if check is None else check_document(check)
+    if check is not None:
+        document["check"]["summary"] = check_sentence(check)
     (run_dir / "report.json").write_text(json.dumps(document, indent=2) + "\n")
-    (run_dir / "report.md").write_text(render_markdown(findings, inputs))
+    (run_dir / "report.md").write_text(render_markdown(findings, inputs, recheck, check))
     html_path = run_dir / "report.html"
-    html_path.write_text(render_html(findings, inputs), encoding="utf-8")
+    html_path.write_text(render_html(findings, inputs, recheck, check), encoding="utf-8")
     return html_path
 
 
@@ -91,6 +127,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="memory one instance may use (bounds sockets per instance)",
     )
     parser.add_argument("--peak", type=int, default=None, help="peak open sockets to plan")
+    profile = parser.add_argument_group(
+        "production profile", "what the plan is made for (rates default to the run's own)"
+    )
+    profile.add_argument("--instance-cpus", type=float, default=defaults.instance_cpus)
+    profile.add_argument(
+        "--processes",
+        type=int,
+        default=defaults.processes,
+        help="server processes per instance (each uses at most one core)",
+    )
+    profile.add_argument(
+        "--instance-open-files",
+        type=int,
+        default=None,
+        help="open-file limit per server process (default: the run's server, if known)",
+    )
+    profile.add_argument(
+        "--target-utilisation",
+        type=float,
+        default=defaults.target_utilisation,
+        help="share of CPU, memory and open files the plan may use",
+    )
+    profile.add_argument("--notifications-per-socket-minute", type=float, default=None)
+    profile.add_argument("--reconnects-per-socket-hour", type=float, default=None)
+    profile.add_argument("--inbound-per-socket-minute", type=float, default=None)
+    parser.add_argument(
+        "--check",
+        type=Path,
+        default=None,
+        metavar="PLAN_RUN",
+        help="judge this run (re-run at PLAN_RUN's recommendation) against its plan; "
+        f"exit {EXIT_CHECK_FAILED} if the plan did not hold",
+    )
     parser.add_argument("--jaeger-url", default=None, help="e.g. http://localhost:16686")
     parser.add_argument("--jaeger-service", default="wsharness-locust")
     parser.add_argument(
@@ -107,6 +176,19 @@ def objective_from_args(args: argparse.Namespace) -> Objective:
         raise ReportInputError(f"--headroom must be in [0, 1), got {args.headroom}")
     if args.window_s < 1 or args.slo_p99_ms <= 0 or args.slo_error_rate < 0:
         raise ReportInputError("--window-s, --slo-p99-ms and --slo-error-rate must be > 0")
+    if not 0 < args.target_utilisation <= 1:
+        raise ReportInputError(
+            f"--target-utilisation must be in (0, 1], got {args.target_utilisation}"
+        )
+    if args.processes < 1 or args.instance_cpus <= 0:
+        raise ReportInputError("--processes and --instance-cpus must be > 0")
+    rates = (
+        args.notifications_per_socket_minute,
+        args.reconnects_per_socket_hour,
+        args.inbound_per_socket_minute,
+    )
+    if any(rate is not None and rate < 0 for rate in rates):
+        raise ReportInputError("per-socket rates must be >= 0")
     return Objective(
         p99_ms=args.slo_p99_ms,
         error_rate=args.slo_error_rate,
@@ -115,6 +197,13 @@ def objective_from_args(args: argparse.Namespace) -> Objective:
         window_s=args.window_s,
         instance_memory_bytes=int(args.instance_memory_mib * 2**20),
         peak=args.peak,
+        instance_cpus=args.instance_cpus,
+        processes=args.processes,
+        instance_open_files=args.instance_open_files,
+        target_utilisation=args.target_utilisation,
+        notifications_per_socket_minute=args.notifications_per_socket_minute,
+        reconnects_per_socket_hour=args.reconnects_per_socket_hour,
+        inbound_per_socket_minute=args.inbound_per_socket_minute,
     )
 
 
@@ -124,12 +213,23 @@ def run(args: argparse.Namespace) -> int:
             JaegerTarget(args.jaeger_url, args.jaeger_service) if args.jaeger_url else None
         )
         html_path = build_report(
-            args.run_dir, objective_from_args(args), jaeger, args.prometheus
+            args.run_dir, objective_from_args(args), jaeger, args.prometheus, args.check
         )
     except ReportInputError as error:
         print(f"wsharness report: {error}", file=sys.stderr)
         return 2
     document = json.loads((html_path.parent / "report.json").read_text())
+    print_figures(document)
+    print(f"report: {html_path}")
+    check = document["check"]
+    if check is not None:
+        print(f"check: {check['summary']}")
+        return 0 if check["passed"] else EXIT_CHECK_FAILED
+    return 0
+
+
+def print_figures(document: dict) -> None:
+    """The headline figures, each with what it was measured on and what bounds it."""
     print(
         f"max sockets within objective: {document['max_sockets_within_slo']}"
         f"{' (lower bound)' if document['max_sockets_within_slo_is_lower_bound'] else ''}; "
@@ -137,5 +237,5 @@ def run(args: argparse.Namespace) -> int:
         f"recommended per instance: {document['recommended_connections_per_instance']}; "
         f"instances for peak: {document['instances_for_peak']}"
     )
-    print(f"report: {html_path}")
-    return 0
+    for line in headline_lines(document):
+        print(line)

@@ -10,16 +10,29 @@ Locust 2.x writes ``<prefix>_stats.csv`` (totals per request name),
 name only with ``--csv-full-history``) and ``<prefix>_failures.csv``.  The project's
 Locust suite adds ``<prefix>_sockets.csv`` (``Timestamp``, ``User Count``,
 ``Open Sockets``, ...), read when present.
+
+Capacity runs add, each read when present:
+
+- ``<prefix>_steps.csv`` (``--shape capacity``): ``step, users, ramp_start,
+  hold_start, hold_end`` in Unix seconds, one row per finished step;
+- ``<prefix>_generators.csv`` (the Locust processes' own health, one row per process
+  per second: ``time, process, cpu_percent, loop_lag_ms, sockets, deliveries_per_s``)
+  and ``generator_processes.csv`` (the Locust processes' CPU and time runnable,
+  sampled from outside by the runner; no loop lag), both read when present;
+- ``run.json``: how the run was made (runner, machine, server settings, Locust
+  options), written by ``make demo``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from wsharness.sampler import METRICS_FILE, Sample, parse_labels
+from wsharness.sampler import GENERATOR_FILE, METRICS_FILE, Sample, parse_labels
 
 AGGREGATED = "Aggregated"
 HISTORY_SUFFIX = "_stats_history.csv"
@@ -40,6 +53,11 @@ HISTORY_COLUMNS = (
 STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "Max Response Time")
 FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 METRICS_COLUMNS = ("timestamp", "series", "labels", "value")
+STEPS_SUFFIX = "_steps.csv"  # written by --shape capacity
+STEPS_COLUMNS = ("step", "users", "ramp_start", "hold_start", "hold_end")
+GENERATORS_SUFFIX = "_generators.csv"  # the Locust processes' own health
+GENERATORS_COLUMNS = ("time", "process", "cpu_percent", "loop_lag_ms")
+RUN_INFO_FILE = "run.json"
 
 
 class ReportInputError(Exception):
@@ -86,6 +104,29 @@ class FailureRow:
 
 
 @dataclass(frozen=True)
+class PlannedStep:
+    """One finished step of a capacity run (Unix seconds)."""
+
+    index: int
+    users: int
+    ramp_start: float
+    hold_start: float
+    hold_end: float
+
+
+@dataclass(frozen=True)
+class GeneratorRow:
+    """One second of one load-generator process (``None``: not recorded)."""
+
+    time: float
+    process: str
+    cpu_percent: float | None
+    loop_lag_ms: float | None
+    runnable_percent: float | None = None  # outside samples only: ran or queued
+    source: str = ""  # the file it came from: each file samples the same processes
+
+
+@dataclass(frozen=True)
 class RunInputs:
     """Everything the analysis needs, read from one run directory."""
 
@@ -96,6 +137,10 @@ class RunInputs:
     failures: tuple[FailureRow, ...]
     samples: tuple[Sample, ...]
     client_sockets: tuple[tuple[float, float], ...] = ()
+    planned_steps: tuple[PlannedStep, ...] = ()
+    generators: tuple[GeneratorRow, ...] = ()
+    generator_source: str = ""  # which file, or "" when generator health is unknown
+    run_info: dict[str, Any] = field(default_factory=dict)
 
 
 def find_prefix(run_dir: Path) -> str:
@@ -218,10 +263,77 @@ def read_client_sockets(path: Path) -> tuple[tuple[float, float], ...]:
         raise ReportInputError(f"{path}: not an open-sockets file ({error})") from None
 
 
+def read_planned_steps(path: Path) -> tuple[PlannedStep, ...]:
+    """The capacity shape's finished steps; empty when the run had none."""
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(
+            PlannedStep(
+                int(row["step"]),
+                int(row["users"]),
+                float(row["ramp_start"]),
+                float(row["hold_start"]),
+                float(row["hold_end"]),
+            )
+            for row in _rows(path, STEPS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a capacity steps file ({error})") from None
+
+
+def read_generators(path: Path) -> tuple[GeneratorRow, ...]:
+    """Load-generator health rows; empty when the file is absent."""
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(
+            GeneratorRow(
+                float(row["time"]),
+                row["process"],
+                _number(row["cpu_percent"]),
+                _number(row["loop_lag_ms"]),
+                _number(row.get("runnable_percent") or ""),
+                path.name,
+            )
+            for row in _rows(path, GENERATORS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a generator health file ({error})") from None
+
+
+def generator_health(run_dir: Path, prefix: str) -> tuple[tuple[GeneratorRow, ...], str]:
+    """Every health sample of the run's load generators, and the files they came from.
+
+    Locust's own ``_generators.csv`` (CPU and loop lag, from inside each process) and
+    the runner's outside samples (``generator_processes.csv``: CPU and time runnable)
+    are both evidence: a process saturated by either measure is saturated.
+    """
+    rows: list[GeneratorRow] = []
+    sources: list[str] = []
+    for path in (run_dir / f"{prefix}{GENERATORS_SUFFIX}", run_dir / GENERATOR_FILE):
+        found = read_generators(path)
+        if found:
+            rows.extend(found)
+            sources.append(path.name)
+    return tuple(rows), " + ".join(sources)
+
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not JSON ({error})") from None
+    return info if isinstance(info, dict) else {}
+
+
 def load_run(run_dir: Path) -> RunInputs:
     """Read every input of the run in ``run_dir``."""
     prefix = find_prefix(run_dir)
     base = run_dir / prefix
+    generators, generator_source = generator_health(run_dir, prefix)
     return RunInputs(
         run_dir=run_dir,
         prefix=prefix,
@@ -230,6 +342,10 @@ def load_run(run_dir: Path) -> RunInputs:
         failures=read_failures(Path(f"{base}{FAILURES_SUFFIX}")),
         samples=read_samples(run_dir / METRICS_FILE),
         client_sockets=read_client_sockets(Path(f"{base}{SOCKETS_SUFFIX}")),
+        planned_steps=read_planned_steps(Path(f"{base}{STEPS_SUFFIX}")),
+        generators=generators,
+        generator_source=generator_source,
+        run_info=read_run_info(run_dir / RUN_INFO_FILE),
     )
 
 

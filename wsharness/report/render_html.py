@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from html import escape
 
 from wsharness.report.analysis import Findings, Window
+from wsharness.report.check import CheckResult, check_sentence
 from wsharness.report.inputs import FailureRow, RunInputs
+from wsharness.report.steps import Step
 from wsharness.report.summary import (
     KIB,
     MIB,
+    RESOURCE_LABELS,
     caveats,
     knee_sentence,
+    measured_on_sentence,
     memory_sentence,
     recommendation_sentence,
+    unit_costs_sentence,
 )
 from wsharness.report.svg import PALETTE, WIDE, Guide, Series, bar_chart, line_chart
 
@@ -75,7 +80,9 @@ def _cards(findings: Findings) -> str:
                     "Max open sockets within objective",
                     ("≥ " if knee.lower_bound else "")
                     + str(math.floor(knee.max_sockets_within_slo)),
-                    "lower bound: objective never broken" if knee.lower_bound else "",
+                    "lower bound: no server-bound step broke the objective"
+                    if knee.lower_bound
+                    else f"measured knee on {findings.steps_from}",
                 ),
                 _card("Memory per open socket", f"{memory.slope_bytes / KIB:.1f} KiB"),
                 _card(
@@ -350,11 +357,118 @@ def _jaeger_panel(findings: Findings) -> str:
     )
 
 
-def render_html(findings: Findings, inputs: RunInputs) -> str:
+def _plan_panel(findings: Findings) -> str:
+    plan = findings.plan
+    assert plan is not None
+    rows = ""
+    for bound in plan.bounds:
+        sockets = "—" if bound.sockets is None else str(math.floor(bound.sockets))
+        if bound.basis == "lower bound":
+            sockets = "≥ " + sockets
+        label = RESOURCE_LABELS[bound.resource]
+        if bound.resource == plan.limited_by:
+            label += " (binds)"
+        rows += (
+            f"<tr><td>{escape(label)}"
+            f'</td><td class="num">{sockets}</td><td>{escape(bound.basis)}</td>'
+            f"<td>{escape(bound.detail)}</td></tr>"
+        )
+    table = (
+        '<table><tr><th>resource</th><th class="num">sockets per instance</th>'
+        f"<th>basis</th><th>what bounds it</th></tr>{rows}</table>"
+    )
+    return _panel(
+        f"Plan: limited by {RESOURCE_LABELS[plan.limited_by]}",
+        table,
+        escape(unit_costs_sentence(findings))
+        + " Measured: seen in this run; projected: from the cost model or the memory "
+        "fit, beyond what the run held.",
+        wide=True,
+    )
+
+
+def _step_row(step: Step, findings: Findings) -> str:
+    load, costs = step.load, findings.unit_costs
+    model = "—"
+    if costs is not None:
+        work = (load.deliveries_per_s, load.handshakes_per_s, load.inbound_per_s)
+        model = f"{costs.cores(load.open_sockets, *(w or 0.0 for w in work)):.2f}"
+    generator = "not recorded"
+    if step.generator.recorded:
+        generator = "bound" if step.generator_bound else "ok"
+        if step.generator.busiest_cpu_percent is not None:
+            generator += f" ({step.generator.busiest_cpu_percent:.0f}% CPU)"
+    verdict = "within" if step.within_objective else escape(step.reason)
+    cells = [
+        f"{step.span.kind} {step.span.index}",
+        f"{load.open_sockets:.0f}",
+        generator,
+        _ms(step.objective_p99_ms),
+        f"{step.error_rate:.2%}",
+        "—" if load.cpu_cores is None else f"{load.cpu_cores:.2f}",
+        model,
+        _ms(load.deliveries_per_s),
+        "—" if load.handshakes_per_s is None else f"{load.handshakes_per_s:.1f}",
+        _ms(load.inbound_per_s),
+    ]
+    css = "ok" if step.within_objective else "bad"
+    return (
+        "<tr>"
+        + "".join(f'<td class="num">{escape(c)}</td>' for c in cells)
+        + f'<td class="{css}">{verdict}</td></tr>'
+    )
+
+
+def _steps_panel(findings: Findings) -> str:
+    heads = ("point", "open sockets", "generator", f"p99 {findings.objective.request_name}",
+             "errors", "server CPU", "model CPU", "deliveries/s", "handshakes/s",
+             "inbound/s")  # fmt: skip
+    header = "".join(f'<th class="num">{escape(h)}</th>' for h in heads)
+    rows = "".join(_step_row(step, findings) for step in findings.steps)
+    return _panel(
+        "Steps judged (steady parts)"
+        if findings.steps_from == "capacity steps"
+        else "Windows judged (not a capacity run: ramps included)",
+        f"<table><tr>{header}<th>verdict</th></tr>{rows}</table>",
+        "A generator-bound point (a Locust process past 85% CPU or 50 ms loop lag) never "
+        "sets the knee. Server CPU in cores; model CPU is the unit costs applied to the "
+        "point's work.",
+        wide=True,
+    )
+
+
+def _recheck_panel(recheck: list[str], check: CheckResult | None) -> str:
+    body = ""
+    if recheck:
+        body += "<pre><code>" + escape("\n".join(recheck)) + "</code></pre>"
+    if check is not None:
+        css = "ok" if check.passed else "bad"
+        body += f'<p class="{css}">{escape(check_sentence(check))}</p>'
+    if not body:
+        return ""
+    return _panel(
+        "Check the plan",
+        body,
+        "Re-run steady at the recommendation, then <code>wsharness report NEW_RUN "
+        "--check PLAN_RUN</code>: the objective must hold and the unit costs must "
+        "predict the server's CPU within ±15%.",
+        wide=True,
+    )
+
+
+def render_html(
+    findings: Findings,
+    inputs: RunInputs,
+    recheck: list[str] | None = None,
+    check: CheckResult | None = None,
+) -> str:
     t0 = float(min(row.timestamp for row in inputs.history))
     objective = findings.objective
     names = [n for n in LATENCY_NAMES if any(n in w.latency for w in findings.windows)]
     panels = [
+        _plan_panel(findings),
+        _steps_panel(findings),
+        _recheck_panel(recheck or [], check),
         _sockets_panel(findings, t0),
         *(_latency_panel(findings, name) for name in names),
         _memory_panel(findings),
@@ -379,6 +493,7 @@ def render_html(findings: Findings, inputs: RunInputs) -> str:
 up to {findings.max_open_sockets:.0f} open sockets</p>
 {_cards(findings)}
 <div class="findings"><ul>
+<li>{escape(measured_on_sentence(inputs))}</li>
 <li>{escape(knee_sentence(findings))}</li>
 <li>Memory: {escape(memory_sentence(findings))}</li>
 <li>{escape(recommendation_sentence(findings))}</li>

@@ -5,14 +5,20 @@ from __future__ import annotations
 import math
 
 from wsharness.report.analysis import Findings
+from wsharness.report.check import CheckResult, check_sentence
 from wsharness.report.inputs import RunInputs
+from wsharness.report.plan import Plan
+from wsharness.report.steps import Step
 from wsharness.report.summary import (
     KIB,
     MIB,
+    RESOURCE_LABELS,
     caveats,
     knee_sentence,
+    measured_on_sentence,
     memory_sentence,
     recommendation_sentence,
+    unit_costs_sentence,
 )
 
 
@@ -72,21 +78,109 @@ def _server_latency_lines(findings: Findings) -> list[str]:
     return ["", f"Server side, per window: {', '.join(parts)}."]
 
 
-def render_markdown(findings: Findings, inputs: RunInputs) -> str:
+def _plan_table(plan: Plan) -> list[str]:
+    lines = [
+        "| resource | sockets per instance | basis | what bounds it |",
+        "|---|---|---|---|",
+    ]
+    for bound in plan.bounds:
+        sockets = "—" if bound.sockets is None else f"{math.floor(bound.sockets)}"
+        if bound.basis == "lower bound":
+            sockets = f"≥ {sockets}"
+        mark = " **(binds)**" if bound.resource == plan.limited_by else ""
+        lines.append(
+            f"| {RESOURCE_LABELS[bound.resource]}{mark} | {sockets} | {bound.basis} "
+            f"| {bound.detail} |"
+        )
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _generator(step: Step) -> str:
+    if not step.generator.recorded:
+        return "not recorded"
+    cpu = step.generator.busiest_cpu_percent
+    busiest = "" if cpu is None else f" ({cpu:.0f}% CPU)"
+    return ("**bound**" if step.generator_bound else "ok") + busiest
+
+
+def _steps_table(findings: Findings) -> list[str]:
+    costs = findings.unit_costs
+    lines = [
+        "| step | open sockets | generator | p99 "
+        f"{findings.objective.request_name} | errors | server CPU (model) | deliveries/s "
+        "| handshakes/s | inbound/s | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for step in findings.steps:
+        load = step.load
+        model = ""
+        if costs is not None:
+            work = (load.deliveries_per_s, load.handshakes_per_s, load.inbound_per_s)
+            model = f" ({costs.cores(load.open_sockets, *(w or 0.0 for w in work)):.2f})"
+        verdict = "within" if step.within_objective else step.reason
+        lines.append(
+            f"| {step.span.kind} {step.span.index} | {load.open_sockets:.0f} "
+            f"| {_generator(step)} | {_ms(step.objective_p99_ms)} | {step.error_rate:.2%} "
+            f"| {_number(load.cpu_cores, 2)}{model} | {_number(load.deliveries_per_s)} "
+            f"| {_number(load.handshakes_per_s, 1)} | {_number(load.inbound_per_s)} "
+            f"| {verdict} |"
+        )
+    return lines
+
+
+def _recheck_lines(recheck: list[str], check: CheckResult | None) -> list[str]:
+    lines = []
+    if recheck:
+        lines += ["", "### Re-check the plan", "", "Steady at the recommendation:", ""]
+        lines += ["```", *recheck, "```"]
+    if check is not None:
+        lines += ["", f"### Check against `{check.plan_run}`", ""]
+        lines += [f"{'✅' if check.passed else '❌'} {check_sentence(check)}"]
+    return lines
+
+
+def render_markdown(
+    findings: Findings,
+    inputs: RunInputs,
+    recheck: list[str] | None = None,
+    check: CheckResult | None = None,
+) -> str:
     objective = findings.objective
+    judged = "step" if findings.steps_from == "capacity steps" else "window"
+    plan = findings.plan
+    assert plan is not None
     lines = [
         f"## Capacity report: `{inputs.run_dir.name}`",
         "",
         f"Objective: p99 of `{objective.request_name}` ≤ {objective.p99_ms:g} ms and error "
-        f"rate ≤ {objective.error_rate:.2%}, judged per {objective.window_s} s window "
-        f"against the server's open sockets.",
+        f"rate ≤ {objective.error_rate:.2%}, judged per {judged} against the server's "
+        "open sockets.",
+        "",
+        measured_on_sentence(inputs),
         "",
         f"- {knee_sentence(findings)}",
         f"- Memory: {memory_sentence(findings)}",
         f"- {recommendation_sentence(findings)}",
+        *(f"- Unit costs: {text}" for text in [unit_costs_sentence(findings)] if text),
         *(f"- ⚠ {note}" for note in caveats(findings)),
         "",
         *_figures_table(findings),
+        "",
+        f"### Plan (limited by {RESOURCE_LABELS[plan.limited_by]})",
+        "",
+        *_plan_table(plan),
+        "",
+        f"### {'Steps' if judged == 'step' else 'Windows'} (steady parts judged)",
+        "",
+        *_steps_table(findings),
         "",
         "### Latency (client side, per window)",
         "",
@@ -107,5 +201,6 @@ def render_markdown(findings: Findings, inputs: RunInputs) -> str:
             f"(max {link.max_ms:.0f} ms)"
             for link in findings.jaeger_links
         ]
+    lines += _recheck_lines(recheck or [], check)
     lines += ["", "Full charts: `report.html`; figures: `report.json`.", ""]
     return "\n".join(lines)
