@@ -19,6 +19,7 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
+import wsharness.loadclient.slo_hook  # noqa: F401  (registers --slo)
 from wsharness.loadclient import gauge, limits, options, shapes, users
 from wsharness.loadclient.precision import keep_sub_millisecond_precision
 from wsharness.loadclient.users import (
