@@ -100,7 +100,10 @@ class Server:
         ) as span:
             traceparent = spans.current_trace_context().get("traceparent")
             routed = self.hub.route(notification, now_ms_int(), traceparent)
+            cost_us = self.settings.test_delivery_cost_us  # tests only: a slowed build
             for connection in routed.targets:
+                if cost_us:
+                    _burn_cpu(cost_us)
                 connection.send_frame(routed.frame)
             for resolved in routed.resolved:
                 resolved.subscriber.answer_subscribe(resolved.topic, resolved.replay)
@@ -131,6 +134,13 @@ class Server:
         await drain(
             list(self.connections), self.settings.drain_seconds, self.settings.drain_batches
         )
+
+
+def _burn_cpu(microseconds: float) -> None:
+    """Spin for ``microseconds`` (``test_delivery_cost_us``: a deliberately slow build)."""
+    deadline = time.perf_counter() + microseconds / 1e6
+    while time.perf_counter() < deadline:
+        pass
 
 
 # -- handlers ----------------------------------------------------------------------

@@ -37,6 +37,7 @@ class Settings:
     compress: bool = False
     pubsub_topic: str = "wsharness-notifications"
     message_spans_per_second: float = 100.0
+    test_delivery_cost_us: float = 0.0  # tests only: CPU burnt per socket delivered to
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from wsharness.report import compare, gate, k8s
 from wsharness.report.analysis import Objective, analyse
 from wsharness.report.inputs import ReportInputError, history_span, load_run
 from wsharness.report.jaeger import JaegerTarget
@@ -51,18 +52,31 @@ def build_report(
     objective: Objective | None = None,
     jaeger: JaegerTarget | None = None,
     prometheus_url: str | None = None,
+    baseline: Path | None = None,
 ) -> Path:
-    """Analyse the run in ``run_dir`` and write its three report files."""
+    """Analyse the run in ``run_dir`` and write its three report files.
+
+    With ``baseline`` (an older run's directory) each file also compares the two runs.
+    """
     run_dir = Path(run_dir)
     if prometheus_url:
         fetch_from_prometheus(run_dir, prometheus_url)
     inputs = load_run(run_dir)
     findings = analyse(inputs, objective or Objective(), jaeger)
     document = report_document(findings, inputs)
+    markdown, html = render_markdown(findings, inputs), render_html(findings, inputs)
+    if baseline is not None:
+        current = compare.RunView(run_dir.name, document, inputs, findings.windows)
+        comparison = compare.compare(
+            compare.load_view(baseline, findings.objective), current
+        )
+        document["comparison"] = compare.comparison_document(comparison)
+        markdown += "\n" + compare.render_markdown(comparison)
+        html = compare.insert_html(html, comparison)
     (run_dir / "report.json").write_text(json.dumps(document, indent=2) + "\n")
-    (run_dir / "report.md").write_text(render_markdown(findings, inputs))
+    (run_dir / "report.md").write_text(markdown)
     html_path = run_dir / "report.html"
-    html_path.write_text(render_html(findings, inputs), encoding="utf-8")
+    html_path.write_text(html, encoding="utf-8")
     return html_path
 
 
@@ -99,6 +113,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="take server metrics from this Prometheus (replaces server_metrics.csv)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="OLD_RUN",
+        help="compare with this earlier run's directory (e.g. the last release's)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        action="append",
+        choices=gate.FAIL_ON,
+        default=[],
+        help="exit 3 when an objective of locust --slo failed (slo), 4 when a figure "
+        "regressed against --baseline (regression); repeatable",
+    )
+    parser.add_argument(
+        "--emit-k8s",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write Kubernetes manifests following the plan (HPA on open connections)",
+    )
+    parser.add_argument("--k8s-image", default=k8s.DEFAULT_IMAGE, help="server image")
     parser.set_defaults(run=run)
 
 
@@ -124,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             JaegerTarget(args.jaeger_url, args.jaeger_service) if args.jaeger_url else None
         )
         html_path = build_report(
-            args.run_dir, objective_from_args(args), jaeger, args.prometheus
+            args.run_dir, objective_from_args(args), jaeger, args.prometheus, args.baseline
         )
     except ReportInputError as error:
         print(f"wsharness report: {error}", file=sys.stderr)
@@ -138,4 +175,15 @@ def run(args: argparse.Namespace) -> int:
         f"instances for peak: {document['instances_for_peak']}"
     )
     print(f"report: {html_path}")
-    return 0
+    if args.emit_k8s is not None:
+        try:
+            plan = k8s.plan_from_report(document, image=args.k8s_image)
+        except k8s.PlanError as error:
+            print(f"wsharness report: --emit-k8s: {error}", file=sys.stderr)
+            return 2
+        written = k8s.write(args.emit_k8s, plan)
+        print(f"kubernetes manifests: {args.emit_k8s} ({len(written)} files)")
+    code, reasons = gate.judge_run(args.fail_on, document, args.run_dir)
+    for reason in reasons:
+        print(f"wsharness report: {reason}", file=sys.stderr)
+    return code
