@@ -177,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {html_path}")
     if args.emit_k8s is not None:
         try:
-            plan = k8s.plan_from_report(document, image=args.k8s_image)
+            source = str(html_path.parent / "report.json")
+            plan = k8s.plan_from_report(document, image=args.k8s_image, source=source)
         except k8s.PlanError as error:
             print(f"wsharness report: --emit-k8s: {error}", file=sys.stderr)
             return 2
