@@ -5,8 +5,9 @@ other; ``slowed`` is the same load against a server started with
 ``WSH_TEST_DELIVERY_COST_US`` (a test-only setting that spins the CPU for that many
 microseconds per socket a notification is delivered to): a regression put in on
 purpose.  Each run is ``wsharness serve`` on loopback sampled by
-:class:`wsharness.sampler.MetricsSampler` and ``locust -f`` the suite's publisher, idle and active users, headless with
-``--csv --csv-full-history``: a short ramp, then a steady hold.  Usage::
+:class:`wsharness.sampler.MetricsSampler`, and ``locust -f`` the suite's publisher,
+idle and active users, headless with ``--csv --csv-full-history``: a short ramp, then
+a steady hold.  Usage::
 
     .venv/bin/python -m tests.report.record_compare_runs [OUT_DIR] [--seconds S]
 """
@@ -44,7 +45,7 @@ def record(out_dir: Path, seconds: int, server_env: dict[str, str]) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    server = ServerProcess(**server_env).start()
+    server = ServerProcess(None, **server_env).start()
     sampler = MetricsSampler(server.http_url + "/metrics", out_dir, 2.0).start()
     try:
         command = [sys.executable, "-m", "locust", "-f", FILES, "--headless"]
