@@ -181,13 +181,32 @@ def test_unit_costs_and_the_plan_are_compared_when_both_reports_hold_them(
     edit_report(
         current, unit_costs=costlier, recommended_connections_per_instance=700, **plan
     )
+    edit_report(baseline, limited_by="cpu", measured_max_sockets=4000, steps=[])
+    edit_report(current, limited_by="memory", measured_max_sockets=4000, steps=[])
     view = compare.load_view(baseline, Objective())
     now = compare.load_view(current, Objective())
-    found = {f.name: f for f in compare.compare(view, now).figures}
+    comparison = compare.compare(view, now)
+    found = {f.name: f for f in comparison.figures}
     assert found["us per delivery"].verdict == "regression"  # +30% > ±15%
     assert found["us per handshake"].verdict == "within noise"  # +7%
     assert "r squared" not in found
     assert found["recommended connections per instance"].verdict == "regression"  # -30%
+    assert (found["limited by"].baseline, found["limited by"].current) == ("cpu", "memory")
+    assert found["limited by"].verdict == "changed"
+    assert found["measured max sockets"].verdict == "not judged"
+    assert "capacity steps" in {s.group for s in comparison.skipped}
+
+
+def test_capacity_model_keys_in_one_report_only_are_named_as_not_compared(
+    runs: Path,
+) -> None:
+    assert main(["report", str(runs / "same_build")]) == 0
+    edit_report(runs / "same_build", limited_by="latency", unit_costs=UNIT_COSTS)
+    view = compare.load_view(runs / "baseline", Objective())
+    now = compare.load_view(runs / "same_build", Objective())
+    skipped = {s.group: s.reason for s in compare.compare(view, now).skipped}
+    assert skipped["limited by"] == "not in the baseline's report.json"
+    assert skipped["unit costs"] == "no unit_costs in the baseline's report.json"
 
 
 def test_a_baseline_without_report_json_is_analysed_but_left_untouched(

@@ -462,6 +462,19 @@ def plan_figures(baseline: RunView, current: RunView) -> tuple[list[Figure], lis
             old_text, new_text = str(old_doc[key]), str(new_doc[key])
             verdict = SAME if old_text == new_text else CHANGED
             figures.append(Figure("plan", label, "", old_text, new_text, verdict))
+        elif key in old_doc or key in new_doc:
+            where = "baseline" if key not in old_doc else "this run"
+            skipped.append(Skipped(label, f"not in the {where}'s report.json"))
+    measured = "measured_max_sockets"
+    if measured in old_doc and measured in new_doc:
+        basis = "what the load reached: set by the run's shape, not judged"
+        old, new = _number(old_doc[measured]), _number(new_doc[measured])
+        figures.append(
+            Figure("plan", "measured max sockets", "", old, new, NOT_JUDGED, None, basis)
+        )
+    if "steps" in old_doc and "steps" in new_doc:
+        reason = "judged through what they give (knee, unit costs), not step by step"
+        skipped.append(Skipped("capacity steps", reason))
     return figures, skipped
 
 
