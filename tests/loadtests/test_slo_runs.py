@@ -43,6 +43,12 @@ def slo_rows(workdir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def two_processes() -> tuple[str, ...]:
+    """``--processes 2`` on a free port (Locust's default 5557 is shared machine-wide)."""
+    port = str(free_port())
+    return ("--processes", "2", "--master-bind-port", port, "--master-port", port)
+
+
 def run(server: ServerProcess, workdir: Path, *extra: str) -> LocustRun:
     return run_locust(FILES, host(server), workdir, users=6, seconds=4, extra=extra)
 
@@ -80,7 +86,7 @@ def test_with_two_processes_the_master_judges_every_workers_requests(
     suite_server: ServerProcess, tmp_path: Path
 ) -> None:
     result = run(
-        suite_server, tmp_path, "--processes", "2", *slo_flags(IMPOSSIBLE, "errors<50%")
+        suite_server, tmp_path, *two_processes(), *slo_flags(IMPOSSIBLE, "errors<50%")
     )
     assert_failed_on_the_impossible_objective(result, tmp_path)
     assert result.output.count("objective(s) failed") == 1  # the master only
@@ -89,7 +95,7 @@ def test_with_two_processes_the_master_judges_every_workers_requests(
 def test_with_two_processes_objectives_that_hold_exit_zero(
     suite_server: ServerProcess, tmp_path: Path
 ) -> None:
-    result = run(suite_server, tmp_path, "--processes", "2", *slo_flags(*GENEROUS))
+    result = run(suite_server, tmp_path, *two_processes(), *slo_flags(*GENEROUS))
     assert result.returncode == 0, result.output
     rows = slo_rows(tmp_path)
     assert [row["Result"] for row in rows] == ["pass"] * 4
