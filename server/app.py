@@ -133,13 +133,14 @@ class Server:
             except UnsendableData:
                 self._drop(notification)
                 return
+            cost_s = self.settings.test_delivery_cost_us / 1e6  # tests only: slowed build
             for connection in routed.targets:
+                if cost_s:  # before the send, so the delivery itself is late
+                    burn_cpu(cost_s)
                 connection.send_frame(routed.frame)
             for resolved in routed.resolved:
                 resolved.subscriber.answer_subscribe(resolved.topic, resolved.replay)
             targets = routed.targets
-            if self.settings.test_delivery_cost_us:  # test-only: slowed on purpose
-                burn_cpu(self.settings.test_delivery_cost_us * len(targets) / 1e6)
             spans.record_fanout(span, len(targets))
         self.metrics.fanout(time.perf_counter() - started)
         self.metrics.lag((now_ms_int() - notification.published_at) / 1000)

@@ -7,7 +7,7 @@ Locust processes' CPU from outside, writes ``run.json`` (what the run was measur
 on), then builds the capacity report and prints its plan.
 
 ``--check PLAN_RUN`` re-runs PLAN_RUN's workload steady at its recommendation for
-``--check-seconds`` and reports whether the plan held (exit 3 when it did not).
+``--check-seconds`` and reports whether the plan held (exit 5 when it did not).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures.synthetic_run import SyntheticStep, Truth, write_run
 from wsharness.cli import main
+from wsharness.report.command import EXIT_CHECK_FAILED
 
 P99_OK, P99_BROKEN = 60.0, 900.0
 
@@ -181,7 +182,7 @@ def test_a_re_run_that_costs_more_or_breaks_the_objective_fails_the_check(
     plan = knee_run(tmp_path)
     recommended = report(plan)["recommended_connections_per_instance"]
     document = report(check_run(tmp_path, recommended, scale, p99), "--check", str(plan),
-                      expect=3)  # fmt: skip
+                      expect=EXIT_CHECK_FAILED)  # fmt: skip
     assert document["check"]["passed"] is False
     assert any(reason in text for text in document["check"]["reasons"]), document["check"]
 

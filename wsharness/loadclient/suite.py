@@ -20,6 +20,7 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
+import wsharness.loadclient.slo_hook  # noqa: F401  (registers --slo)
 from wsharness.loadclient import (
     delivery_report,
     gauge,

@@ -13,7 +13,8 @@ when the run cannot give a meaningful report.
 ``--check PLAN_RUN`` also judges the run against PLAN_RUN's plan (see
 :mod:`wsharness.report.check`) and exits with :data:`EXIT_CHECK_FAILED` when it did not
 hold.  Exit codes: 0 report written (and check passed), 2 the inputs cannot give a
-report, 3 the check failed.
+report, 3 ``--fail-on slo`` and an objective failed, 4 ``--fail-on regression`` and a
+figure regressed (:mod:`wsharness.report.gate`), 5 the check failed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from wsharness.report import compare, gate, k8s
 from wsharness.report.analysis import Objective, analyse
 from wsharness.report.check import (
     CheckResult,
@@ -39,7 +41,7 @@ from wsharness.report.summary import headline_lines, report_document
 from wsharness.sampler import METRICS_FILE, query_prometheus
 
 PROMETHEUS_PADDING_S = 5.0
-EXIT_CHECK_FAILED = 3
+EXIT_CHECK_FAILED = 5  # 3 and 4 are the gate's: a failed objective, a regression
 
 
 def fetch_from_prometheus(run_dir: Path, prometheus_url: str) -> Path:
@@ -76,8 +78,12 @@ def build_report(
     jaeger: JaegerTarget | None = None,
     prometheus_url: str | None = None,
     check_run: Path | None = None,
+    baseline: Path | None = None,
 ) -> Path:
-    """Analyse the run in ``run_dir`` and write its three report files."""
+    """Analyse the run in ``run_dir`` and write its three report files.
+
+    With ``baseline`` (an older run's directory) each file also compares the two runs.
+    """
     run_dir = Path(run_dir)
     plan_report = read_plan(check_run) if check_run is not None else None
     if prometheus_url:
@@ -95,10 +101,20 @@ def build_report(
     document["check"] = None if check is None else check_document(check)
     if check is not None:
         document["check"]["summary"] = check_sentence(check)
+    markdown = render_markdown(findings, inputs, recheck, check)
+    html = render_html(findings, inputs, recheck, check)
+    if baseline is not None:
+        current = compare.RunView(run_dir.name, document, inputs, findings.windows)
+        comparison = compare.compare(
+            compare.load_view(baseline, findings.objective), current
+        )
+        document["comparison"] = compare.comparison_document(comparison)
+        markdown += "\n" + compare.render_markdown(comparison)
+        html = compare.insert_html(html, comparison)
     (run_dir / "report.json").write_text(json.dumps(document, indent=2) + "\n")
-    (run_dir / "report.md").write_text(render_markdown(findings, inputs, recheck, check))
+    (run_dir / "report.md").write_text(markdown)
     html_path = run_dir / "report.html"
-    html_path.write_text(render_html(findings, inputs, recheck, check), encoding="utf-8")
+    html_path.write_text(html, encoding="utf-8")
     return html_path
 
 
@@ -168,6 +184,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="take server metrics from this Prometheus (replaces server_metrics.csv)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="OLD_RUN",
+        help="compare with this earlier run's directory (e.g. the last release's)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        action="append",
+        choices=gate.FAIL_ON,
+        default=[],
+        help="exit 3 when an objective of locust --slo failed (slo), 4 when a figure "
+        "regressed against --baseline (regression); repeatable",
+    )
+    parser.add_argument(
+        "--emit-k8s",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write Kubernetes manifests following the plan (HPA on open connections)",
+    )
+    parser.add_argument("--k8s-image", default=k8s.DEFAULT_IMAGE, help="server image")
     parser.set_defaults(run=run)
 
 
@@ -213,7 +252,12 @@ def run(args: argparse.Namespace) -> int:
             JaegerTarget(args.jaeger_url, args.jaeger_service) if args.jaeger_url else None
         )
         html_path = build_report(
-            args.run_dir, objective_from_args(args), jaeger, args.prometheus, args.check
+            args.run_dir,
+            objective_from_args(args),
+            jaeger,
+            args.prometheus,
+            check_run=args.check,
+            baseline=args.baseline,
         )
     except ReportInputError as error:
         print(f"wsharness report: {error}", file=sys.stderr)
@@ -221,11 +265,24 @@ def run(args: argparse.Namespace) -> int:
     document = json.loads((html_path.parent / "report.json").read_text())
     print_figures(document)
     print(f"report: {html_path}")
+    if args.emit_k8s is not None:
+        try:
+            source = str(html_path.parent / "report.json")
+            plan = k8s.plan_from_report(document, image=args.k8s_image, source=source)
+        except k8s.PlanError as error:
+            print(f"wsharness report: --emit-k8s: {error}", file=sys.stderr)
+            return 2
+        written = k8s.write(args.emit_k8s, plan)
+        print(f"kubernetes manifests: {args.emit_k8s} ({len(written)} files)")
     check = document["check"]
     if check is not None:
         print(f"check: {check['summary']}")
-        return 0 if check["passed"] else EXIT_CHECK_FAILED
-    return 0
+        if not check["passed"]:
+            return EXIT_CHECK_FAILED
+    code, reasons = gate.judge_run(args.fail_on, document, args.run_dir)
+    for reason in reasons:
+        print(f"wsharness report: {reason}", file=sys.stderr)
+    return code
 
 
 def print_figures(document: dict) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import nnls
@@ -42,6 +42,12 @@ COLUMN_LABELS = {
 MIN_POINTS = 3
 MIN_T_STATISTIC = 2.0
 MICROSECONDS = 1e6
+COST_FIELDS = (  # the UnitCosts field of each column's cost
+    "cpu_us_per_socket_second",
+    "cpu_us_per_delivery",
+    "cpu_us_per_handshake",
+    "cpu_us_per_inbound_frame",
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ class UnitCosts:
     r_squared: float
     points: tuple[CostPoint, ...]
     confounded: tuple[str, ...] = ()
+    # Ordinary-least-squares standard error of each separable cost (µs), by the name
+    # of its cost field: how far a re-run of the same build may move it.
+    standard_errors: dict[str, float] = field(default_factory=dict)
 
     def cores(
         self,
@@ -122,6 +131,20 @@ def t_statistic(design: np.ndarray, cpu: np.ndarray, columns: list[int]) -> floa
     return math.inf if error == 0 else float(coefficients[-1] / error)
 
 
+def standard_errors(design: np.ndarray, cpu: np.ndarray, columns: list[int]) -> list[float]:
+    """Ordinary least squares on ``columns``: each coefficient's standard error
+    (infinite where the points cannot tell, e.g. no more points than columns)."""
+    x = design[:, columns]
+    dof = len(cpu) - len(columns)
+    gram = x.T @ x
+    if dof <= 0 or np.linalg.matrix_rank(gram) < len(columns):
+        return [math.inf] * len(columns)
+    inverse = np.linalg.inv(gram)
+    residual = cpu - x @ (inverse @ x.T @ cpu)
+    variance = float(np.sum(residual**2)) / dof
+    return [math.sqrt(max(variance * inverse[i, i], 0.0)) for i in range(len(columns))]
+
+
 def separable_columns(design: np.ndarray, cpu: np.ndarray) -> list[int]:
     """Columns to fit, taken in :data:`PRIORITY` order: each one kept only if, beside
     those already kept, its cost is positive and at least twice its standard error."""
@@ -152,6 +175,7 @@ def fit_unit_costs(points: Sequence[CostPoint]) -> UnitCosts | None:
     costs: list[float | None] = [
         float(c * MICROSECONDS) if i in kept else None for i, c in enumerate(coefficients)
     ]
+    errors = standard_errors(design, cpu, kept)
     return UnitCosts(
         cpu_us_per_socket_second=costs[0],
         cpu_us_per_delivery=costs[1],
@@ -160,4 +184,9 @@ def fit_unit_costs(points: Sequence[CostPoint]) -> UnitCosts | None:
         r_squared=_r_squared(cpu, design @ coefficients),
         points=tuple(usable),
         confounded=tuple(name for i, name in enumerate(COLUMNS) if i not in kept),
+        standard_errors={
+            COST_FIELDS[column]: error * MICROSECONDS
+            for column, error in zip(kept, errors, strict=True)
+            if math.isfinite(error) and np.any(design[:, column])
+        },
     )

@@ -255,6 +255,7 @@ def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str,
             "r_squared": None,
             "points": 0,
             "confounded": [],
+            "standard_errors": {},
             "saturation_sockets": None,
             "method": "not fitted: fewer than 3 points with server CPU",
         }
@@ -266,6 +267,9 @@ def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str,
         "r_squared": round(costs.r_squared, 4),
         "points": len(costs.points),
         "confounded": list(costs.confounded),
+        "standard_errors": {
+            name: round(error, 4) for name, error in costs.standard_errors.items()
+        },
         "saturation_sockets": None
         if plan is None or plan.saturation_sockets is None
         else math.floor(plan.saturation_sockets),
