@@ -24,6 +24,7 @@ import random
 import socket
 import time
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import gevent
 import requests
@@ -99,8 +100,9 @@ def backend_publisher(environment: Any, options: LoadOptions) -> Backend | None:
 
 def websocket_url_for(host: str, options: LoadOptions) -> str:
     """Where a user's socket goes: ``--host`` and the path, as the protocol wants."""
-    if options.protocol.name == "socketio":
-        return socketio_url(host, options.socket_path)
+    if options.protocol.name == "socketio":  # a query on --host goes along (?room=x)
+        query = dict(parse_qsl(urlsplit(host).query))
+        return socketio_url(host, options.socket_path, query)
     return websocket_url(host, options.socket_path)
 
 
