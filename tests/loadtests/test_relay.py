@@ -88,7 +88,8 @@ def test_the_fanout_relay_is_timed_complete_and_without_gaps(
     )  # Pub/Sub keeps no order without ordering keys: reordering may show, loss not
     publishes = run.count("publish")
     assert publishes > 30 and run.failure_count("publish") == 0
-    assert run.count("deliver") >= RECEIVERS * (publishes - 20)  # all but the last in flight
+    # all but the last publishes (still in flight at the stop) reached every receiver
+    assert run.count("deliver") >= RECEIVERS * (publishes - 20)
     assert 0 < float(run.stats["deliver"]["Median Response Time"]) < 5000
     total = run.last_deliveries()
     assert tuple(run.deliveries[0]) == CSV_COLUMNS
@@ -96,7 +97,8 @@ def test_the_fanout_relay_is_timed_complete_and_without_gaps(
     assert completeness(run) == 1.0 and float(total["Lowest Socket Completeness"]) == 1.0
     assert int(total["Expected"]) == int(total["Received Expected"]) > 4 * 20
     assert total["Missing"] == "0" and total["Sockets With Gaps"] == "0"
-    assert f"Completeness: {total['Received Expected']} of {total['Expected']}" in run.output
+    received, expected = total["Received Expected"], total["Expected"]
+    assert f"Completeness: {received} of {expected} expected messages" in run.output
     assert "(100.00%) on 4 sockets; 4 complete" in run.output
     sockets = run.completeness
     assert tuple(sockets[0]) == SOCKET_COLUMNS and len(sockets) == RECEIVERS

@@ -71,17 +71,12 @@ def server() -> Iterator[NodePeer]:
 def room_run(server: NodePeer, workdir: Path, *extra: str) -> LocustRun:
     locustfile = workdir / "room.py"
     locustfile.write_text(LOCUSTFILE)
+    flags = (
+        "--protocol", "socketio", "--socketio-namespace", "/live",
+        "--publish-rate", "10", "--completeness-grace", "0.5", *extra,
+    )  # fmt: skip
     return run_locust(
-        str(locustfile),
-        server.http_url,
-        workdir,
-        users=6,
-        seconds=7,
-        extra=(
-            "--protocol", "socketio", "--socketio-namespace", "/live",
-            "--publish-rate", "10", "--completeness-grace", "0.5", *extra,
-        ),  # fmt: skip
-        secret=None,
+        str(locustfile), server.http_url, workdir, users=6, seconds=7, extra=flags, secret=None
     )
 
 
