@@ -75,9 +75,8 @@ def room_run(server: NodePeer, workdir: Path, *extra: str) -> LocustRun:
         "--protocol", "socketio", "--socketio-namespace", "/live",
         "--publish-rate", "10", "--completeness-grace", "0.5", *extra,
     )  # fmt: skip
-    return run_locust(
-        str(locustfile), server.http_url, workdir, users=6, seconds=7, extra=flags, secret=None
-    )
+    host = server.http_url
+    return run_locust(str(locustfile), host, workdir, 6, 7, extra=flags, secret=None)
 
 
 def by_class(run: LocustRun) -> dict[str, list[dict[str, str]]]:
