@@ -1,4 +1,4 @@
-"""loadclient/book.py: gaps confirmed a grace period later; the run assessed across processes."""
+"""loadclient/book.py: gaps confirmed a grace period late; runs assessed across processes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_a_skip_is_a_gap_only_if_still_open_one_grace_period_later() -> None:
     gaps: list[tuple[str, int]] = []
     account = book.open_account("s/1", 0.0, ["news"], "IdleUser")
     for number, at in ((1, 10.0), (4, 20.0), (2, 500.0), (7, 600.0)):
-        arrival, _ = account.observe(STREAM, number, at)
+        account.observe(STREAM, number, at)
         book.watch(account, lambda a, stream, missing: gaps.append((a.socket_id, missing)))
     assert book.settle(900.0) == 0  # nothing is a grace period old yet
     assert book.settle(1100.0) == 1 and gaps == [("s/1", 1)]  # 3 never came; 2 did

@@ -1,4 +1,4 @@
-"""loadclient/stamped.py: stamps read once per frame, counted as the server's messages are."""
+"""loadclient/stamped.py: stamps read once per frame, counted like the server's messages."""
 
 from __future__ import annotations
 
