@@ -1,4 +1,4 @@
-"""loadclient/book.py: gaps confirmed a grace period late; runs assessed across processes."""
+"""loadclient/book.py: gaps confirmed a grace period on; runs assessed across processes."""
 
 from __future__ import annotations
 
