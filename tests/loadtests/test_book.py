@@ -10,17 +10,26 @@ STREAM = ("news", "publisher-1")
 def test_a_skip_is_a_gap_only_if_still_open_one_grace_period_later() -> None:
     book = Book()
     book.reset(grace_ms=1000.0)
-    gaps: list[tuple[str, int]] = []
+    gaps: list[tuple[str, int, bool]] = []
     account = book.open_account("s/1", 0.0, ["news"], "IdleUser")
     for number, at in ((1, 10.0), (4, 20.0), (2, 500.0), (7, 600.0)):
         account.observe(STREAM, number, at)
-        book.watch(account, lambda a, stream, missing: gaps.append((a.socket_id, missing)))
+        book.watch(
+            account,
+            lambda a, _s, missing, first: gaps.append((a.socket_id, missing, first)),
+        )
     assert book.settle(900.0) == 0  # nothing is a grace period old yet
-    assert book.settle(1100.0) == 1 and gaps == [("s/1", 1)]  # 3 never came; 2 did
+    assert book.settle(1100.0) == 1 and gaps == [("s/1", 1, True)]  # 3 never came; 2 did
     account.observe(STREAM, 5, 1200.0)
     account.observe(STREAM, 6, 1300.0)
     assert book.settle(5000.0) == 0  # 5 and 6 came late: out of order, not a gap
-    assert book.settle(6000.0) == 0
+    for number, at in ((10, 6000.0), (13, 6000.0)):
+        account.observe(STREAM, number, at)
+    book.watch(
+        account, lambda a, _s, missing, first: gaps.append((a.socket_id, missing, first))
+    )
+    assert book.settle(8000.0) == 2  # two skips confirmed at once: the first is not first
+    assert gaps[1:] == [("s/1", 2, False), ("s/1", 2, False)]
 
 
 def test_the_master_assesses_each_worker_until_its_report_was_taken() -> None:

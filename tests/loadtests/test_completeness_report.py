@@ -14,6 +14,7 @@ import pytest
 
 from tests.loadtests.runs import LocustRun
 from tests.loadtests.test_relay import (  # noqa: F401  (fixtures)
+    OUT_OF_ORDER,
     RECEIVERS,
     emulator,
     fanout_relay,
@@ -22,10 +23,13 @@ from tests.loadtests.test_relay import (  # noqa: F401  (fixtures)
 )
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.node_peers import NodePeer
+from wsharness.localserver import free_port
 
 
 def assert_complete_across_processes(run: LocustRun) -> None:
-    assert run.returncode == 0, run.output
+    # Pub/Sub keeps no order here: a reordered message is a failure, a lost one is not
+    assert set(run.errors()) <= {OUT_OF_ORDER}, run.output
+    assert run.returncode == (1 if run.errors() else 0), run.output
     total = run.last_deliveries()
     assert (total["Sockets Assessed"], total["Sockets Complete"]) == ("4", "4"), total
     assert total["Completeness"] == "1.0"
@@ -51,7 +55,11 @@ def test_every_socket_is_assessed_against_every_process_publishes(
 ) -> None:
     pubsub = ("--publish-via", "pubsub", "--pubsub-topic", topic)
     if mode == "processes":
-        run = relay_run(fanout_relay, emulator, tmp_path, "--processes", "2", *pubsub)
+        port = str(free_port())  # not Locust's default: other runs may hold it
+        ports = ("--master-port", port, "--master-bind-port", port)
+        run = relay_run(
+            fanout_relay, emulator, tmp_path, "--processes", "2", *ports, *pubsub
+        )
     else:
         run = relay_run(fanout_relay, emulator, tmp_path, *pubsub, workers=2)
     assert_complete_across_processes(run)

@@ -23,6 +23,7 @@ from wsharness.loadclient.delivery_report import CSV_COLUMNS
 
 RECEIVERS = 4
 GAP = ("deliver", "Gap('gap: missing sequence number')")
+OUT_OF_ORDER = ("deliver", "OutOfOrder('out-of-order sequence number')")
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,9 @@ def test_the_fanout_relay_is_timed_complete_and_without_gaps(
         fanout_relay, emulator, tmp_path, "--publish-via", "pubsub", "--pubsub-topic", topic
     )
 
-    assert run.returncode == 0, run.output
-    assert GAP not in run.errors()
-    assert run.failure_count("deliver") == run.errors().get(
-        ("deliver", "OutOfOrder('out-of-order sequence number')"), 0
-    )  # Pub/Sub keeps no order without ordering keys: reordering may show, loss not
+    # Pub/Sub keeps no order here: a reordered message is a failure, a lost one is not
+    assert set(run.errors()) <= {OUT_OF_ORDER}, run.output
+    assert run.returncode == (1 if run.errors() else 0), run.output
     publishes = run.count("publish")
     assert publishes > 30 and run.failure_count("publish") == 0
     # all but the last publishes (still in flight at the stop) reached every receiver

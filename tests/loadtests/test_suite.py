@@ -89,5 +89,7 @@ def test_other_misconfigurations_are_one_line_each(
 
 
 def test_with_processes_the_master_refuses_for_all(tmp_path: Path) -> None:
-    run = refused(tmp_path, ("idle",), "--protocol", "relay", "--processes", "2")
+    port = str(free_port())  # not Locust's default: other runs may hold it
+    ports = ("--master-port", port, "--master-bind-port", port)
+    run = refused(tmp_path, ("idle",), "--protocol", "relay", "--processes", "2", *ports)
     assert_refused_with(run, "--protocol relay measures what the harness publishes")

@@ -38,8 +38,9 @@ from wsharness.loadclient.completeness import (
     summarise,
 )
 
-GapListener = Callable[[SocketAccount, Stream, int], None]
-"""Called for each confirmed gap: the account, its stream, how many numbers missing."""
+GapListener = Callable[[SocketAccount, Stream, int, bool], None]
+"""Called for each confirmed gap: the account, its stream, how many numbers missing,
+and whether it is the account's first gap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +97,11 @@ class Book:
         grace = self.grace_ms if grace_ms is None else grace_ms
         confirmed = 0
         for key, (account, on_gap) in list(self._unsettled.items()):
+            first = account.gaps == 0
             for stream, missing in account.settle(now_ms, grace):
                 confirmed += 1
-                on_gap(account, stream, missing)
+                on_gap(account, stream, missing, first)
+                first = False
             if not account.unsettled:
                 del self._unsettled[key]
         return confirmed

@@ -89,10 +89,12 @@ class StampClient(ProtocolClient):
                 if tracing.tracing_enabled():
                     record_span(report.DELIVER, lag)
 
-    def _on_gap(self, account: SocketAccount, _stream: Stream, _missing: int) -> None:
+    def _on_gap(
+        self, _account: SocketAccount, _stream: Stream, _missing: int, first: bool
+    ) -> None:
         """The book confirmed a skip of ``account``: one gap failure."""
-        if account.gaps == 1:
-            self.conversation.process.sockets_with_gaps += 1  # this socket's first
+        if first:
+            self.conversation.process.sockets_with_gaps += 1
         self.reporter.failure(report.DELIVER, None, report.Gap(GAP))
 
     def _on_close(self, session: WsSession) -> None:

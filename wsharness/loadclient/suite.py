@@ -96,6 +96,8 @@ def refuse_misconfigured(environment: Any, **_: Any) -> None:
         return  # checked at init
     problem = misconfiguration(environment)
     if problem is None:
+        if environment.process_exit_code == preflight.EXIT_MISCONFIGURED:
+            environment.process_exit_code = None  # an earlier swarm's, fixed since
         return
     logger.error("wsharness: %s", problem)
     environment.process_exit_code = preflight.EXIT_MISCONFIGURED
