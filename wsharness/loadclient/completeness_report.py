@@ -114,6 +114,7 @@ class Bookkeeper:
         self.finals: dict[str, dict[str, Any]] = {}
         self.all_in = Event()
         self.waiting_for: set[str] = set()
+        self.seconds = 0  # since the test started (the live verdicts keep its pace)
 
     @property
     def options(self) -> LoadOptions:
@@ -125,20 +126,20 @@ class Bookkeeper:
 
     def on_test_start(self, **_: Any) -> None:
         BOOK.reset(grace_ms=1000.0 * self.grace_s)
+        self.seconds = 0
 
     def keep(self) -> None:
         """Once a second: gaps confirmed, publishes passed on; now and then assessed."""
-        seconds = 0
         while True:
             gevent.sleep(1.0)
-            seconds += 1
+            self.seconds += 1
             now = now_ms()
             BOOK.settle(now)
             if isinstance(self.runner, WorkerRunner):
                 unsent = BOOK.take_unsent()
                 if unsent:
                     self.runner.send_message(PUBLISHES, {"publishes": unsent})
-            if BOOK.accounts and seconds % ASSESS_EVERY_S == 0:
+            if BOOK.accounts and self.seconds % ASSESS_EVERY_S == 0:
                 BOOK.assess(now)
 
     # --- messages ---------------------------------------------------------------------
