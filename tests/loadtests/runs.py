@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import STDOUT
 
 from tests.support.servers import SECRET
+from wsharness.localserver import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTS = REPO / "loadtests"
@@ -35,6 +37,7 @@ class LocustRun:
     observed: set[str] = field(default_factory=set)
     deliveries: list[dict[str, str]] = field(default_factory=list)
     generators: list[dict[str, str]] = field(default_factory=list)
+    completeness: list[dict[str, str]] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return int(self.stats[name]["Request Count"]) if name in self.stats else 0
@@ -71,11 +74,13 @@ def run_locust(
     secret: str | None = SECRET,
     during: Callable[[], set[str]] | None = None,
     env_extra: dict[str, str] | None = None,
+    workers: int = 0,
 ) -> LocustRun:
     """``locust -f FILES --headless`` for ``seconds`` with ``--csv``; parsed results.
 
     ``during``, when given, is called every 0.2 s while Locust runs; the union of
-    what it returns is the run's ``observed``.
+    what it returns is the run's ``observed``.  ``workers`` > 0: that process is a
+    ``--master`` waiting for that many ``--worker`` processes, started beside it.
     """
     prefix = workdir / "run"
     command = [
@@ -89,6 +94,20 @@ def run_locust(
     env.update(env_extra or {})
     log = workdir / "locust.log"
     observed: set[str] = set()
+    helpers: list[subprocess.Popen[bytes]] = []
+    if workers:
+        port = free_port()
+        command += ["--master", "--master-bind-port", str(port)]
+        command += ["--expect-workers", str(workers)]
+        worker = [sys.executable, "-m", "locust", "-f", files, "--worker"]
+        worker += ["--master-port", str(port), *extra]
+        for index in range(workers):
+            with (workdir / f"worker-{index}.log").open("wb") as output:
+                helpers.append(
+                    subprocess.Popen(
+                        worker, cwd=workdir, env=env, stdout=output, stderr=STDOUT
+                    )
+                )
     with log.open("wb") as output:
         locust = subprocess.Popen(
             command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -101,9 +120,12 @@ def run_locust(
             time.sleep(0.2)
         returncode = locust.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        if locust.poll() is None:
-            locust.kill()
-            locust.wait()
+        for process in (locust, *helpers):
+            try:
+                process.wait(timeout=10 if process is not locust else 0.01)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     stats = {row["Name"]: row for row in _rows(Path(f"{prefix}_stats.csv"))}
     return LocustRun(
         returncode=returncode,
@@ -114,4 +136,5 @@ def run_locust(
         observed=observed,
         deliveries=_rows(Path(f"{prefix}_deliveries.csv")),
         generators=_rows(Path(f"{prefix}_generators.csv")),
+        completeness=_rows(Path(f"{prefix}_completeness.csv")),
     )

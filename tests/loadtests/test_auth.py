@@ -50,3 +50,20 @@ def test_a_token_command_gets_subject_scope_and_ttl_filled_in() -> None:
 def test_no_source_is_a_clear_error() -> None:
     with pytest.raises(NoTokenSource, match="WSH_JWT_SECRET"):
         TokenSource(LoadOptions()).token("x", ttl=10)
+
+
+def test_a_token_command_runs_per_subject_and_is_cached_per_subject(
+    tmp_path: Path,
+) -> None:
+    """Each user refreshes with a token naming its own ``sub`` (the server checks it)."""
+    runs = tmp_path / "runs"
+    command = (
+        f"echo {{sub}} >> {runs} && WSH_JWT_SECRET={SECRET} {sys.executable} -m "
+        "wsharness.cli token --sub {sub} --ttl {ttl}"
+    )
+    source = TokenSource(LoadOptions(token_command=command))
+    first = source.token("user-a", ttl=120)
+    second = source.token("user-b", ttl=120)
+    assert (claims(first)["sub"], claims(second)["sub"]) == ("user-a", "user-b")
+    assert source.token("user-a", ttl=120) == first  # cached for its own subject
+    assert runs.read_text().split() == ["user-a", "user-b"]

@@ -271,3 +271,10 @@ def test_an_emulator_that_does_not_answer_is_one_line() -> None:
 def test_no_lookup_when_an_earlier_check_fails(emulator: Emulator) -> None:
     no_project = replace(pubsub_setup(emulator, "x"), environ={})
     assert str(check_run(no_project)).startswith("--publish-via pubsub needs")
+
+
+def test_the_socketio_path_is_the_codecs() -> None:
+    from wsharness.loadclient.protocols import SOCKETIO_PATH
+    from wsharness.loadclient.socketio_codec import DEFAULT_PATH
+
+    assert PROTOCOLS["socketio"].ws_path == SOCKETIO_PATH == DEFAULT_PATH

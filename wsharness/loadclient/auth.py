@@ -4,7 +4,9 @@ Locally the suite mints HS256 tokens with ``--jwt-secret`` / ``WSH_JWT_SECRET``.
 Against staging, where no secret is at hand, ``--token-file`` (re-read when it
 changes) or ``--token-command`` (a shell command printing a token; ``{sub}``,
 ``{scope}`` and ``{ttl}`` are filled in) supply them; those are cached until shortly
-before their own ``exp``.
+before their own ``exp``: a file's token once (it is the same for every user), a
+command's per subject, scope and TTL (each user has its own ``sub``, and a server
+refuses a refresh whose token names another subject).
 """
 
 from __future__ import annotations
@@ -44,21 +46,21 @@ class TokenSource:
     """Hands out tokens for a subject, scope and TTL."""
 
     options: LoadOptions
-    _cache: dict[tuple[str, str, float], str] = field(default_factory=dict)
+    _cache: dict[tuple[str, str, str, float], str] = field(default_factory=dict)
 
     def token(self, sub: str, ttl: float, scope: str | None = None) -> str:
         if self.options.jwt_secret:
             return mint(self.options.jwt_secret, sub, ttl=ttl, scope=scope)
         if self.options.token_file:
-            return self._cached(("file", "", 0.0), self._read_file)
+            return self._cached(("file", "", "", 0.0), self._read_file)
         if self.options.token_command:
-            key = ("command", scope or "", ttl)
+            key = ("command", sub, scope or "", ttl)
             return self._cached(key, lambda: self._run_command(sub, ttl, scope))
         raise NoTokenSource(
             "set --jwt-secret (WSH_JWT_SECRET), --token-file or --token-command"
         )
 
-    def _cached(self, key: tuple[str, str, float], fetch: Callable[[], str]) -> str:
+    def _cached(self, key: tuple[str, str, str, float], fetch: Callable[[], str]) -> str:
         token = self._cache.get(key)
         if token is None or expires_at(token) - _REUSE_MARGIN_S <= time.time():
             token = fetch()

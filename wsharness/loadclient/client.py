@@ -7,8 +7,10 @@ Locust, and records client spans.  Incoming text frames arrive in the gevent loo
 (see :mod:`~wsharness.loadclient.session`); a ``message`` is judged and counted
 there exactly, and its delivery timed when the process's sampler takes it
 (:mod:`~wsharness.loadclient.deliveries`).  In raw mode it speaks to any RFC 6455
-echo endpoint: no token needed, no welcome, no subscriptions, echoes matched by
-their ``id`` field.
+echo endpoint (``--protocol echo``, ``--raw``): no token needed, no welcome, no
+subscriptions, echoes matched by their ``id`` field.  The servers of ``--protocol
+relay`` and ``socketio`` have clients of their own built on this one
+(:mod:`~wsharness.loadclient.relay`, :mod:`~wsharness.loadclient.socketio_client`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from wsharness.loadclient.conversation import (
     read_event,
 )
 from wsharness.loadclient.options import LoadOptions
+from wsharness.loadclient.protocols import place_token
 from wsharness.loadclient.report import Reporter
 from wsharness.loadclient.sequence import Verdict
 from wsharness.loadclient.session import WsSession
@@ -111,7 +114,7 @@ class ProtocolClient:
         self.ttl = options.token_ttl if ttl is None else ttl
         self.sockopt = tuple(sockopt)
         self.session: WsSession | None = None
-        self.conversation = Conversation(options.raw)
+        self.conversation = Conversation(options.echo_only)
         self.on_token_expiring: Callable[[TokenExpiring], None] | None = None
         self._waiters: dict[str, AsyncResult] = {}
         self.last_error: Exception | None = None
@@ -122,7 +125,8 @@ class ProtocolClient:
 
     @property
     def raw(self) -> bool:
-        return self.options.raw
+        """``--protocol echo``: no welcome, no subscriptions, echoes matched by ``id``."""
+        return self.options.echo_only
 
     @property
     def expires_at(self) -> float:
@@ -139,17 +143,31 @@ class ProtocolClient:
         return self.tokens.token(self.sub, self.ttl, self.scope)
 
     def connect(self) -> bool:
-        """Open a socket and wait for ``welcome``; report ``connect``.  True on success."""
+        """Open a socket and wait for ``welcome``; report ``connect`` once (True: done).
+
+        ``connect`` is a success only with the handshake done (the upgrade, and the
+        ``welcome`` where the protocol has one), timed from the start of the upgrade.
+        """
         welcome = None if self.raw else self._expect(WELCOME)
         started = time.perf_counter()
+        if not self._open(started, self._on_text):
+            self._unexpect(WELCOME)
+            return False
+        if welcome is not None and self._await(welcome, "welcome", report.CONNECT) is None:
+            return False
+        self.reporter.success(report.CONNECT, report.elapsed_ms(started))
+        return True
+
+    def _open(self, started: float, on_text: Callable[[bytes], None]) -> bool:
+        """The upgrade, ``on_text`` reading the frames; failures reported as ``connect``."""
         with client_span(report.CONNECT) as span:
             try:
-                headers = self._headers(span.traceparent)
+                url, headers = self._upgrade_request(span.traceparent)
                 self.session = WsSession.connect(
-                    self.url,
+                    url,
                     headers,
                     self.options.ws_timeout,
-                    self._on_text,
+                    on_text,
                     self._on_close,
                     self.sockopt,
                     self.source_addresses.next() if self.source_addresses else None,
@@ -157,22 +175,18 @@ class ProtocolClient:
             except Exception as error:
                 failure = describe_connect_error(error)
                 span.fail(failure)
-                self._unexpect(WELCOME)
                 self.reporter.failure(report.CONNECT, report.elapsed_ms(started), failure)
                 return False
         self.upgrade_traceparent = span.traceparent
-        self.reporter.success(report.CONNECT, report.elapsed_ms(started))
-        if welcome is None:
-            return True
-        return self._await(welcome, "welcome", report.CONNECT) is not None
+        return True
 
-    def _headers(self, traceparent: str) -> list[str]:
+    def _upgrade_request(self, traceparent: str) -> tuple[str, list[str]]:
+        """The URL and headers of the upgrade: the token where ``--token-in`` says."""
         self.token_issued_at = time.monotonic()
+        url, placed = place_token(self.url, self.token(), self.options.chosen.token_in)
         headers = [f"{TRACEPARENT}: {traceparent}"]
-        token = None if self.raw and self.tokens is None else self.token()
-        if token:
-            headers.append(f"Authorization: Bearer {token}")
-        return headers
+        headers.extend(f"{name}: {value}" for name, value in placed.items())
+        return url, headers
 
     def subscribe(self, topics: Sequence[str], name: str) -> list[str] | None:
         """Join ``topics`` resuming from the last id seen.

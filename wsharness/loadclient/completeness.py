@@ -257,6 +257,11 @@ class SocketAccount:
                 confirmed.append((hole.stream, missing))
         return confirmed
 
+    @property
+    def unsettled(self) -> bool:
+        """Whether a skip waits for :meth:`settle` to confirm it (or not)."""
+        return bool(self._pending)
+
     def close(self, at_ms: float) -> None:
         """The socket closed: its window ends here (a reconnect gets a new account)."""
         if self.closed_at_ms is None:
@@ -399,6 +404,44 @@ class RunCompleteness:
     @property
     def ratio(self) -> float | None:
         return self.received / self.expected if self.expected else None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "sockets": self.sockets,
+            "expected": self.expected,
+            "received": self.received,
+            "complete_sockets": self.complete_sockets,
+            "lowest": self.lowest,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> RunCompleteness:
+        lowest = wire.get("lowest")
+        return cls(
+            int(wire.get("sockets", 0)),
+            int(wire.get("expected", 0)),
+            int(wire.get("received", 0)),
+            int(wire.get("complete_sockets", 0)),
+            None if lowest is None else float(lowest),
+        )
+
+
+NOTHING_ASSESSED = RunCompleteness(0, 0, 0, 0, None)
+
+
+def combine(parts: Iterable[RunCompleteness]) -> RunCompleteness:
+    """Several processes' verdicts as one: sums, and the worst socket of all."""
+    total = NOTHING_ASSESSED
+    for part in parts:
+        lows = [low for low in (total.lowest, part.lowest) if low is not None]
+        total = RunCompleteness(
+            total.sockets + part.sockets,
+            total.expected + part.expected,
+            total.received + part.received,
+            total.complete_sockets + part.complete_sockets,
+            min(lows) if lows else None,
+        )
+    return total
 
 
 def assess(

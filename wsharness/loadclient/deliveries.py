@@ -14,6 +14,10 @@ Counts: ``delivered`` = messages received that were not duplicates; ``missing`` 
 sequence numbers skipped and not (yet) arrived; ``duplicate`` = numbers received
 again; ``out_of_order`` = numbers that arrived after a later one (they leave
 ``missing``).  Locust-free: :mod:`wsharness.loadclient.delivery_report` writes them.
+
+With ``--protocol relay`` or ``socketio`` the process also assesses completeness
+(:mod:`wsharness.loadclient.book`); :func:`run_completeness` is the run's figure as
+this process knows it (on the master: all workers').
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from wsharness.loadclient.book import BOOK
+from wsharness.loadclient.completeness import RunCompleteness
 from wsharness.loadclient.sequence import Verdict
 
 DEFAULT_TIMINGS_PER_SECOND = 2000
@@ -117,7 +123,18 @@ class ProcessDeliveries:
             "ratio": self.sampler.ratio,
             "per_second": self.per_second,
             "sockets_with_gaps": self.sockets_with_gaps,
+            "completeness": None if BOOK.live is None else BOOK.live.to_wire(),
         }
 
 
 PROCESS = ProcessDeliveries(DeliveryCounts(), DeliverySampler())
+
+
+def run_completeness() -> RunCompleteness | None:
+    """The run's completeness: final once the test stopped, else the latest so far.
+
+    On the master (or a single process) it covers every socket of the run; on a
+    worker only its own.  ``None`` when nothing was assessed (``--protocol
+    wsharness`` and ``echo`` keep no accounts).  ``.ratio`` is received / expected.
+    """
+    return BOOK.final if BOOK.final is not None else BOOK.live

@@ -11,6 +11,15 @@ whose timing went to Locust), ``Sampling Ratio`` (the share of the last second's
 deliveries timed), ``Deliveries/s``, ``Sockets With Gaps`` (sockets that missed at
 least one message).  Counts are totals since the start, like Locust's.  The same
 figures are rows of the web UI's WebSockets tab.
+
+With ``--protocol relay`` or ``socketio`` (:mod:`wsharness.loadclient.book`):
+``Expected`` (messages the sockets should have received: published from a socket's
+subscription plus the grace period to its end minus the grace period),
+``Received Expected`` (of those, received), ``Completeness`` (their ratio),
+``Sockets Assessed``, ``Sockets Complete`` (received all they were expected to) and
+``Lowest Socket Completeness``; assessed every few seconds during the run, and in the
+rows written at the end (the last ``total`` row is the run's verdict) from every
+process's accounts at the stop.  Empty cells for the other protocols.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from wsharness.loadclient import gauge
+from wsharness.loadclient.book import BOOK
+from wsharness.loadclient.completeness import NOTHING_ASSESSED, RunCompleteness, combine
 from wsharness.loadclient.deliveries import PROCESS
 
 REPORT_KEY = "wsh_deliveries"
@@ -38,6 +49,12 @@ CSV_COLUMNS = (
     "Sampling Ratio",
     "Deliveries/s",
     "Sockets With Gaps",
+    "Expected",
+    "Received Expected",
+    "Completeness",
+    "Sockets Assessed",
+    "Sockets Complete",
+    "Lowest Socket Completeness",
 )
 TOTAL = "total"
 LOCAL = "local"
@@ -71,6 +88,9 @@ def total(snapshots: dict[str, dict[str, Any]]) -> dict[str, Any]:
     )
     summed["per_second"] = rate
     summed["ratio"] = timed_rate / rate if rate else 1.0
+    parts = [s["completeness"] for s in snapshots.values() if s.get("completeness")]
+    verdict = combine(RunCompleteness.from_wire(part) for part in parts)
+    summed["completeness"] = verdict.to_wire() if parts else None
     return summed
 
 
@@ -84,11 +104,21 @@ class DeliveryTotals:
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         if REPORT_KEY in data:
             self.workers[client_id] = data[REPORT_KEY]
+            workers = self.workers.values()
+            parts = [s["completeness"] for s in workers if s.get("completeness")]
+            if parts:  # the run so far, for deliveries.run_completeness() on the master
+                BOOK.live = combine(RunCompleteness.from_wire(part) for part in parts)
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
         if isinstance(self.runner, MasterRunner):
-            return dict(self.workers)
-        return {LOCAL: PROCESS.snapshot()}
+            snapshots = {name: dict(s) for name, s in self.workers.items()}
+        else:
+            snapshots = {LOCAL: PROCESS.snapshot()}
+        if BOOK.final is not None:  # after the stop: the final verdict of each process
+            for name, snapshot in snapshots.items():
+                final = BOOK.final_by_process.get(name, NOTHING_ASSESSED)
+                snapshot["completeness"] = final.to_wire() if final.sockets else None
+        return snapshots
 
     def rows(self) -> list[list[Any]]:
         now = int(time.time())
@@ -105,7 +135,32 @@ class DeliveryTotals:
             {"name": "out of order", "value": counts["out_of_order"]},
             {"name": "deliveries/s", "value": round(counts["per_second"])},
             {"name": "deliver timings sampled", "value": f"{counts['ratio']:.3f}"},
+            {"name": "completeness", "value": _completeness_text(counts["completeness"])},
         ]
+
+
+def _completeness_text(wire: dict[str, Any] | None) -> str:
+    if not wire:
+        return "n/a"
+    verdict = RunCompleteness.from_wire(wire)
+    ratio = verdict.ratio
+    share = "n/a" if ratio is None else f"{100.0 * ratio:.2f}%"
+    return f"{share} ({verdict.received} of {verdict.expected}, {verdict.sockets} sockets)"
+
+
+def _completeness_cells(wire: dict[str, Any] | None) -> list[Any]:
+    if not wire:
+        return ["", "", "", "", "", ""]
+    verdict = RunCompleteness.from_wire(wire)
+    ratio, lowest = verdict.ratio, verdict.lowest
+    return [
+        verdict.expected,
+        verdict.received,
+        "" if ratio is None else round(ratio, 6),
+        verdict.sockets,
+        verdict.complete_sockets,
+        "" if lowest is None else round(lowest, 6),
+    ]
 
 
 def _cells(snapshot: dict[str, Any]) -> list[Any]:
@@ -118,6 +173,7 @@ def _cells(snapshot: dict[str, Any]) -> list[Any]:
         round(float(snapshot.get("ratio", 1.0)), 4),
         round(float(snapshot.get("per_second", 0.0)), 1),
         snapshot.get("sockets_with_gaps", 0),
+        *_completeness_cells(snapshot.get("completeness")),
     ]
 
 

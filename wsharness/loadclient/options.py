@@ -13,12 +13,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from wsharness.contract.protocol import WS_PATH
+from wsharness.loadclient import protocols
 from wsharness.loadclient.deliveries import DEFAULT_TIMINGS_PER_SECOND
+from wsharness.loadclient.protocols import Protocol, ProtocolOptions
 
 DROP_KINDS = ("abort", "rst", "stall")
 EXPIRY_MODES = ("refresh", "reconnect", "mix")
 SHAPES = ("none", "ramp", "step", "spike", "soak", "capacity")
-PUBLISH_PATHS = ("server", "pubsub")
+PUBLISH_PATHS = ("server", "pubsub", "http")
 
 
 def option(default: Any, help: str, **argparse_extra: Any) -> Any:
@@ -77,7 +79,8 @@ class LoadOptions:
     )
     publish_via: str = option(
         "server",
-        "publishers use the server's publish frame, or Pub/Sub's REST API",
+        "publishers use the server's publish frame (Socket.IO: emit), Pub/Sub's REST"
+        " API, or a JSON POST to --publish-url",
         choices=PUBLISH_PATHS,
     )
     pubsub_topic: str | None = option(
@@ -93,15 +96,39 @@ class LoadOptions:
         "deliver timings sent to Locust per second and process; above it an unbiased"
         " sample (0 = every delivery)",
     )
+    chosen: ProtocolOptions = field(
+        default_factory=ProtocolOptions, metadata={"flags": protocols.add_arguments}
+    )
+    """``--protocol`` and its options (their flags: :func:`protocols.add_arguments`)."""
 
     @classmethod
     def from_parsed(cls, parsed: argparse.Namespace | None) -> LoadOptions:
         values: dict[str, Any] = {}
         for item in fields(cls):
             value = getattr(parsed, item.name, None) if parsed is not None else None
-            if value is not None:
+            if value is not None and "flags" not in item.metadata:
                 values[item.name] = value
-        return cls(**values)
+        return cls(**values, chosen=ProtocolOptions.from_parsed(parsed))
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol the run speaks (``--raw`` is ``--protocol echo``)."""
+        return protocols.resolve(self.chosen.protocol, self.raw)
+
+    @property
+    def echo_only(self) -> bool:
+        """``--protocol echo`` (or ``--raw``): any echo endpoint, nothing else."""
+        return self.protocol.name == "echo"
+
+    @property
+    def has_token_source(self) -> bool:
+        return bool(self.jwt_secret or self.token_file or self.token_command)
+
+    @property
+    def socket_path(self) -> str:
+        """``--ws-path``, or the protocol's own when it is left at its default."""
+        implied = self.protocol.ws_path
+        return implied if implied and self.ws_path == WS_PATH else self.ws_path
 
     @property
     def topic_list(self) -> list[str]:
@@ -128,6 +155,9 @@ def parse_drop_mix(text: str) -> dict[str, float]:
 def add_arguments(parser: Any) -> None:
     """One flag per :class:`LoadOptions` field on Locust's parser (all in the web UI)."""
     for item in fields(LoadOptions):
+        if "flags" in item.metadata:
+            item.metadata["flags"](parser)
+            continue
         flag = "--" + item.name.replace("_", "-")
         extra = dict(item.metadata)
         if isinstance(item.default, bool):

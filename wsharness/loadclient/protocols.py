@@ -31,9 +31,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wsharness.loadclient.completeness import DEFAULT_GRACE_MS
-from wsharness.loadclient.socketio_codec import DEFAULT_PATH as SOCKETIO_PATH
 from wsharness.loadclient.stamp import StampPathError, parse_path
 
+SOCKETIO_PATH = "/socket.io/"  # socketio_codec.DEFAULT_PATH (that module imports requests)
 PUBSUB_DEFAULT_TOPIC = "wsharness-notifications"  # the server's and pubsub_rest's default
 TOKEN_PLACEMENTS = ("header", "query")
 TOKEN_QUERY_PARAMETER = "access_token"

@@ -35,11 +35,16 @@ REQUEST_TIMEOUT_S = 10.0
 
 
 class PubSubPublishFailed(WsFailure):
-    """Pub/Sub answered a publish with an HTTP error: nothing was published."""
+    """Pub/Sub answered a publish with an HTTP error: nothing was published.
 
-    def __init__(self, status: int) -> None:
-        super().__init__(f"pubsub publish refused: HTTP {status}")
+    The message names the topic (a 404 is usually a topic that does not exist).
+    """
+
+    def __init__(self, status: int, topic_path: str = "") -> None:
+        where = f" for {topic_path}" if topic_path else ""
+        super().__init__(f"pubsub publish refused: HTTP {status}{where}")
         self.status = status
+        self.topic_path = topic_path
 
 
 def publish_body(topic: str, data: Any, traceparent: str | None) -> dict[str, Any]:
@@ -66,7 +71,8 @@ class PubSubRestPublisher:
         base = (
             f"http://{emulator_host}" if emulator_host else "https://pubsub.googleapis.com"
         )
-        self.url = f"{base}/v1/projects/{project}/topics/{topic}:publish"
+        self.topic_path = f"projects/{project}/topics/{topic}"
+        self.url = f"{base}/v1/{self.topic_path}:publish"
         self.session = requests.Session() if emulator_host else _authorized_session()
 
     @classmethod
@@ -83,7 +89,7 @@ class PubSubRestPublisher:
         body = publish_body(topic, data, traceparent)
         response = self.session.post(self.url, json=body, timeout=REQUEST_TIMEOUT_S)
         if response.status_code != 200:
-            raise PubSubPublishFailed(response.status_code)
+            raise PubSubPublishFailed(response.status_code, self.topic_path)
         return str(response.json()["messageIds"][0])
 
 

@@ -52,6 +52,10 @@ _FAST = re.compile(  # matched where the key was found (str.find), never searche
 )
 
 
+StampPath = tuple[str | int, ...]
+"""Where the payload sits in a frame (``--stamp-path data.payload``), parsed."""
+
+
 class Stamp(NamedTuple):
     """Who published a message, its sequence number and when (ms since the epoch).
 

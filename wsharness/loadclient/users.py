@@ -7,6 +7,14 @@ made, a token it let expire) is not a failure; any other close is reported as
 ``disconnect`` with its code.  Either way the user reconnects with jittered
 exponential backoff, resumes every topic with ``since`` = the last id seen, and
 reports ``reconnect`` (or ``reauth`` after a 4001) from the drop to resubscribed.
+
+``--protocol`` picks the client a user holds (:data:`CLIENTS`), not the user classes:
+with ``relay`` and ``socketio`` every user that subscribes receives stamped
+notifications (active users too, having no echo to time), publishers publish stamped
+payloads through the backend (``--publish-via pubsub`` or ``http``) or, on Socket.IO,
+by emitting the event, and record each publish in the process's book; drops users
+drop and reconnect as with this project's server (a new account each time, no
+resume).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import random
 import socket
 import time
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import gevent
 import requests
@@ -26,12 +35,26 @@ from wsharness.contract.tokens import PUBLISH_SCOPE
 from wsharness.loadclient import report
 from wsharness.loadclient.addresses import SourceAddresses
 from wsharness.loadclient.auth import TokenSource, new_subject
+from wsharness.loadclient.book import BOOK
 from wsharness.loadclient.client import ProtocolClient, websocket_url
+from wsharness.loadclient.http_publish import HttpPublisher
 from wsharness.loadclient.options import LoadOptions
-from wsharness.loadclient.pubsub_rest import PubSubPublishFailed, PubSubRestPublisher
-from wsharness.loadclient.report import Reporter
+from wsharness.loadclient.pubsub_rest import PubSubRestPublisher
+from wsharness.loadclient.relay import RelayClient
+from wsharness.loadclient.report import Reporter, WsFailure
 from wsharness.loadclient.sequence import stamp
+from wsharness.loadclient.socketio_client import SocketIOUserClient
+from wsharness.loadclient.socketio_codec import socketio_url
+from wsharness.loadclient.stamp import new_stamp, stamped_payload
 from wsharness.loadclient.tracing import client_span, record_span
+
+CLIENTS: dict[str, type[ProtocolClient]] = {
+    "wsharness": ProtocolClient,
+    "echo": ProtocolClient,
+    "relay": RelayClient,
+    "socketio": SocketIOUserClient,
+}
+"""The client a user holds, per ``--protocol``."""
 
 _HOLD_SLICE_S = 60.0
 _SMALL_RECEIVE_BUFFER = 8192
@@ -57,15 +80,30 @@ def source_addresses(environment: Any, options: LoadOptions) -> SourceAddresses 
     return cached
 
 
-def pubsub_publisher(environment: Any, options: LoadOptions) -> PubSubRestPublisher | None:
-    """The process's Pub/Sub REST publisher with ``--publish-via pubsub``, else None."""
-    if options.publish_via != "pubsub":
+Backend = PubSubRestPublisher | HttpPublisher
+
+
+def backend_publisher(environment: Any, options: LoadOptions) -> Backend | None:
+    """The process's publisher with ``--publish-via pubsub`` or ``http``; None: server."""
+    if options.publish_via == "server":
         return None
     cached = getattr(environment, "_wsh_pubsub", None)
     if cached is None:
-        cached = PubSubRestPublisher.from_env(options.pubsub_topic)
+        if options.publish_via == "http":
+            url, token_in = options.chosen.publish_url or "", options.chosen.token_in
+            cached = HttpPublisher(url, token_in=token_in)
+        else:
+            cached = PubSubRestPublisher.from_env(options.pubsub_topic)
         environment._wsh_pubsub = cached
     return cached
+
+
+def websocket_url_for(host: str, options: LoadOptions) -> str:
+    """Where a user's socket goes: ``--host`` and the path, as the protocol wants."""
+    if options.protocol.name == "socketio":  # a query on --host goes along (?room=x)
+        query = dict(parse_qsl(urlsplit(host).query))
+        return socketio_url(host, options.socket_path, query)
+    return websocket_url(host, options.socket_path)
 
 
 def forget_options(environment: Any, **_: Any) -> None:
@@ -77,9 +115,8 @@ def forget_options(environment: Any, **_: Any) -> None:
 
 
 def token_source(environment: Any, options: LoadOptions) -> TokenSource | None:
-    """The process's token source, or ``None`` in raw mode without one."""
-    has_source = options.jwt_secret or options.token_file or options.token_command
-    if options.raw and not has_source:
+    """The process's token source; ``None`` without one where none is required."""
+    if not options.protocol.token_required and not options.has_token_source:
         return None
     cached = getattr(environment, "_wsh_tokens", None)
     if cached is None:
@@ -113,8 +150,12 @@ class WebSocketUser(User):
             raise ValueError(
                 "set --host, e.g. ws://127.0.0.1:8080 or wss://staging.example"
             )
-        self.client = ProtocolClient(
-            websocket_url(host, self.options.ws_path),
+        client_class = CLIENTS[self.options.protocol.name]
+        extra = {"user_class": type(self).__name__}
+        if client_class is ProtocolClient:
+            extra = {}
+        self.client = client_class(
+            websocket_url_for(host, self.options),
             self.options,
             self.reporter,
             token_source(environment, self.options),
@@ -123,6 +164,7 @@ class WebSocketUser(User):
             ttl=self.token_ttl(),
             sockopt=self.socket_options(),
             source_addresses=source_addresses(environment, self.options),
+            **extra,
         )
 
     def token_ttl(self) -> float:
@@ -135,7 +177,9 @@ class WebSocketUser(User):
 
     @property
     def topics(self) -> list[str]:
-        return [] if self.options.raw or not self.subscribes else self.options.topic_list
+        if self.options.echo_only or not self.subscribes:
+            return []
+        return self.options.topic_list
 
     # --- life cycle -----------------------------------------------------------
 
@@ -234,13 +278,18 @@ class IdleUser(WebSocketUser):
 
 
 class ActiveUser(WebSocketUser):
-    """Subscribe and echo at ``--echo-rate`` with ``--payload-bytes`` payloads."""
+    """Subscribe and echo at ``--echo-rate`` with ``--payload-bytes`` payloads.
+
+    On a protocol without echoes (``relay``, ``socketio``) it is a receiver.
+    """
 
     abstract = True
     weight = 3
 
     @task
     def echo(self) -> None:
+        if not self.options.protocol.echoes:
+            self.hold_forever()
         started = time.monotonic()
         self.client.echo("x" * self.options.payload_bytes)
         interval = 1.0 / self.options.echo_rate if self.options.echo_rate > 0 else 1.0
@@ -248,7 +297,14 @@ class ActiveUser(WebSocketUser):
 
 
 class PublisherUser(WebSocketUser):
-    """Publish at ``--publish-rate`` through the server, stamping a sequence per topic."""
+    """Publish at ``--publish-rate``, stamping a sequence per topic.
+
+    Through the server's socket (``--publish-via server``: a ``publish`` frame, or a
+    Socket.IO emit), or straight to the backend (``pubsub``, ``http``).  With
+    ``--protocol relay`` and ``socketio`` the payload is the harness's stamp
+    (:mod:`wsharness.loadclient.stamp`), and each publish that may have gone out is
+    recorded in the process's book, against which receivers' completeness is assessed.
+    """
 
     abstract = True
     weight = 1
@@ -259,8 +315,9 @@ class PublisherUser(WebSocketUser):
     def on_start(self) -> None:
         self.sequences = dict.fromkeys(self.options.topic_list, 0)
         self.topic_cycle = itertools.cycle(self.options.topic_list)
-        self.pubsub = pubsub_publisher(self.environment, self.options)
-        if self.pubsub is None:
+        self.stamped = self.options.protocol.deliveries == "stamp"
+        self.backend = backend_publisher(self.environment, self.options)
+        if self.backend is None:
             super().on_start()  # publishing through a socket of its own
 
     @task
@@ -268,29 +325,39 @@ class PublisherUser(WebSocketUser):
         started = time.monotonic()
         topic = next(self.topic_cycle)
         sequence = self.sequences[topic] + 1
-        data = stamp(self.client.sub, sequence, "x" * self.options.payload_bytes)
-        if self.pubsub is None:
+        pad = "x" * self.options.payload_bytes
+        if self.stamped:
+            stamp_ = new_stamp(self.client.sub, sequence, topic)
+            data = stamped_payload(stamp_, pad)
+        else:
+            data = stamp(self.client.sub, sequence, pad)
+        if self.backend is None:
             outcome = self.client.publish(topic, data)
         else:
-            outcome = self.publish_to_pubsub(self.pubsub, topic, data)
+            outcome = self.publish_to_backend(self.backend, topic, data)
         if outcome is not False:  # published, or unknown (a later receiver judges)
             self.sequences[topic] = sequence
+            if self.stamped:
+                BOOK.published(stamp_.stream, sequence, stamp_.published_at_ms)
         interval = 1.0 / self.options.publish_rate if self.options.publish_rate > 0 else 1.0
         remaining = interval - (time.monotonic() - started)
-        if self.pubsub is None:
+        if self.backend is None:
             self.hold(remaining)
         else:
             self.pause(remaining)
 
-    def publish_to_pubsub(
-        self, pubsub: PubSubRestPublisher, topic: str, data: dict[str, Any]
+    def publish_to_backend(
+        self, backend: Backend, topic: str, data: dict[str, Any]
     ) -> bool | None:
-        """One REST publish, reported as ``publish``; None when the outcome is unknown."""
+        """One REST publish or POST, reported as ``publish``; None when unknown."""
         started = time.perf_counter()
         with client_span(report.PUBLISH) as span:
             try:
-                pubsub.publish(topic, data, span.traceparent)
-            except PubSubPublishFailed as refused:
+                if isinstance(backend, HttpPublisher):
+                    backend.publish(data, self.client.token(), span.traceparent)
+                else:
+                    backend.publish(topic, data, span.traceparent)
+            except WsFailure as refused:  # an HTTP error: nothing was published
                 self.reporter.failure(report.PUBLISH, report.elapsed_ms(started), refused)
                 return False
             except requests.RequestException as error:
