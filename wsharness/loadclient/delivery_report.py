@@ -202,6 +202,15 @@ class DeliveryWriter:
         self.handle.close()
 
 
+RUN_TOTALS: list[DeliveryTotals] = []  # the master's (or single process's) totals
+
+
+def run_counts() -> dict[str, Any] | None:
+    """The run's exact delivery counts so far (``delivered``, ``missing``, …) as the
+    master (or the single process) sees them; None in a worker or before ``init``."""
+    return total(RUN_TOTALS[0].snapshots()) if RUN_TOTALS else None
+
+
 def _send_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data[REPORT_KEY] = PROCESS.snapshot()
 
@@ -222,6 +231,7 @@ def on_init(environment: Any, **_: Any) -> None:
         environment.events.report_to_master.add_listener(_send_to_master)
         return
     totals = DeliveryTotals(runner)
+    RUN_TOTALS[:] = [totals]
     environment.events.worker_report.add_listener(totals.on_worker_report)
     prefix = getattr(environment.parsed_options, "csv_prefix", None)
     if prefix:

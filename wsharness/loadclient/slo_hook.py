@@ -29,7 +29,7 @@ from locust import events
 from locust.runners import WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
-from wsharness.loadclient import report, slo
+from wsharness.loadclient import deliveries, delivery_report, report, slo
 
 logger = logging.getLogger(__name__)
 console = logging.getLogger("locust.stats_logger")  # where Locust prints its summary
@@ -92,12 +92,19 @@ class LocustMeasurements:
 
 
 def measured_completeness(stats: RequestStats) -> slo.Completeness | None:
-    """Delivered / expected for ``completeness`` objectives: the one place to repoint.
-
-    Today: ``deliver`` successes against those plus the sequence-gap failures (a
-    lower bound on what went missing).  Exact per-process delivery counts will
-    replace this.
-    """
+    """Delivered / expected for ``completeness`` objectives, from the best count the
+    run has: per-socket accounts (``--protocol relay`` and ``socketio``: messages
+    published after each socket subscribed), else the exact delivery counts of the
+    sequence numbers (``wsharness``), else ``deliver`` successes against the sequence
+    gaps (a lower bound on what went missing)."""
+    accounts = deliveries.run_completeness()
+    if accounts is not None and accounts.expected:
+        return slo.Completeness(accounts.received, accounts.expected, "per-socket accounts")
+    counts = delivery_report.run_counts()
+    if counts is not None and counts["delivered"] + counts["missing"] > 0:
+        delivered = int(counts["delivered"])
+        expected = delivered + int(counts["missing"])
+        return slo.Completeness(delivered, expected, "exact delivery counts")
     deliver = stats.entries.get((report.DELIVER, report.REQUEST_TYPE))
     if deliver is None:
         return None
