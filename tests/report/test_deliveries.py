@@ -33,6 +33,7 @@ def report(run_dir: Path) -> dict[str, Any]:
 
 
 def test_the_last_total_row_is_the_run_figure(tmp_path: Path) -> None:
+    """Not a worker's row, nor the periodic row written in the same second as the stop."""
     counts = read_deliveries(Path(shutil.copy(FIXTURES / "relay_deliveries.csv", tmp_path)))
     assert counts is not None
     assert (counts.delivered, counts.missing, counts.duplicate, counts.out_of_order) == (

@@ -32,7 +32,8 @@ The load client's exact delivery counts, each read when present:
   (``Delivered``, ``Missing``, ``Duplicate``, ``Out Of Order``, ``Timed``,
   ``Sampling Ratio``, ... and, for ``--protocol relay``/``socketio``, ``Expected``,
   ``Received Expected``, ``Completeness``, ``Sockets Assessed``, ``Sockets Complete``,
-  ``Lowest Socket Completeness``); the last ``total`` row is the run's final figure;
+  ``Lowest Socket Completeness``); the last ``total`` row (the latest, and of rows of
+  one second the one written last) is the run's final figure;
 - ``<prefix>_completeness.csv``: one row per socket (``Socket``, ``Expected``,
   ``Received``, ``Missing``, ``Completeness``, ...).
 """
@@ -401,7 +402,11 @@ def read_deliveries(path: Path) -> DeliveryCounts | None:
         ]
         if not totals:
             return None
-        last = max(totals, key=lambda row: float(row["Timestamp"]))
+        # the latest row; of rows written in one second (a periodic write, then the
+        # final one at the stop), the one written last
+        last = max(
+            enumerate(totals), key=lambda pair: (float(pair[1]["Timestamp"]), pair[0])
+        )[1]
         ratios = [
             ratio
             for row in totals
