@@ -43,7 +43,6 @@ def first_timestamp(run_dir: Path) -> int:
         ("run_stats_history.csv", "no Locust *_stats_history.csv"),
         ("run_stats.csv", "run_stats.csv: missing"),
         ("run_failures.csv", "run_failures.csv: missing"),
-        ("server_metrics.csv", "server_metrics.csv: missing"),
     ],
 )
 def test_a_missing_file_is_named(

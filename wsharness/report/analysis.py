@@ -22,6 +22,9 @@
 - Memory per socket: least-squares slope of resident memory against open sockets over
   the scrapes from the start of the run to the last scrape at the peak of open sockets
   (memory a process frees is rarely returned to the OS, so the ramp down is left out).
+  Without server metrics (no ``server_metrics.csv``) there is no fit: ``memory`` is
+  None and every server figure (memory, CPU, cost model, fan-out, lag) is *not
+  measured*; the knee is judged on Locust's own statistics as usual.
 - Recommendation: the smallest of the plan's bounds (latency, CPU, memory, file
   descriptors) ``* (1 - headroom)`` open connections per instance, rounded down;
   instances for a peak: ``ceil(peak / recommendation)``.
@@ -118,7 +121,7 @@ class Findings:
     client_sockets: tuple[tuple[float, float], ...]
     windows: tuple[Window, ...]
     knee: Knee
-    memory: MemoryFit
+    memory: MemoryFit | None  # None: the run has no server metrics
     memory_scrapes: tuple[tuple[float, float], ...]
     recommendation: Recommendation
     cpu_cores: tuple[tuple[float, float], ...]
@@ -133,6 +136,7 @@ class Findings:
     unit_costs: UnitCosts | None = None
     plan: Plan | None = None
     generator_source: str = ""
+    server_metrics: bool = True  # False: no server_metrics.csv, server figures unknown
 
 
 # --- server series -----------------------------------------------------------
@@ -476,13 +480,21 @@ def analyse(
     )
     if len(windows) < MIN_WINDOWS and not inputs.planned_steps:
         raise ReportInputError(f"run too short: {len(windows)} window(s) of history")
-    memory = fit_memory(inputs.samples)
+    memory = fit_memory(inputs.samples) if inputs.server_metrics else None
     steps, steps_from = judged_steps(inputs, windows, sockets, objective)
     if not steps:
         raise ReportInputError(f"{inputs.prefix}_steps.csv lists no finished step")
     knee = find_knee(steps)
     unit_costs = fit_unit_costs(cost_points(inputs, steps, sockets))
-    plan = make_plan(steps, knee, memory, unit_costs, objective, inputs.run_info)
+    plan = make_plan(
+        steps,
+        knee,
+        memory,
+        unit_costs,
+        objective,
+        inputs.run_info,
+        server_metrics=inputs.server_metrics,
+    )
     total = next((row for row in inputs.stats if row.name == AGGREGATED), None)
     if total is None:
         raise ReportInputError(f"{inputs.prefix}_stats.csv has no Aggregated row")
@@ -514,4 +526,5 @@ def analyse(
         unit_costs=unit_costs,
         plan=plan,
         generator_source=inputs.generator_source,
+        server_metrics=inputs.server_metrics,
     )

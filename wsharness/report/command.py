@@ -123,7 +123,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="build the capacity report of a finished run",
-        description="Reads Locust's --csv files and server_metrics.csv in RUN_DIR and "
+        description="Reads Locust's --csv files and server_metrics.csv (optional: "
+        "without it the server figures are not measured) in RUN_DIR and "
         "writes report.html, report.md and report.json there.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -287,10 +288,14 @@ def run(args: argparse.Namespace) -> int:
 
 def print_figures(document: dict) -> None:
     """The headline figures, each with what it was measured on and what bounds it."""
+    memory = document["memory_per_socket_bytes"]
+    per_socket = document["memory_unknown_reason"]
+    if memory is not None:
+        per_socket = f"{memory / 1024:.1f} KiB"
     print(
         f"max sockets within objective: {document['max_sockets_within_slo']}"
         f"{' (lower bound)' if document['max_sockets_within_slo_is_lower_bound'] else ''}; "
-        f"memory per socket: {document['memory_per_socket_bytes'] / 1024:.1f} KiB; "
+        f"memory per socket: {per_socket}; "
         f"recommended per instance: {document['recommended_connections_per_instance']}; "
         f"instances for peak: {document['instances_for_peak']}"
     )

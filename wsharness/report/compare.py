@@ -19,7 +19,8 @@ Figures and the noise each change is held against:
   neither the verdict nor the median.  Too few windows to reach ``p < 0.005`` (under
   5 per run) is "not judged".
 - **failure rate** (failures / requests, all requests): the same, on per-window rates.
-- **completeness** (delivered / expected, :func:`completeness_of`): noise of two
+- **completeness** (delivered / expected, :func:`completeness_of`: the exact counts
+  of ``_deliveries.csv`` when the runs have them, else sequence gaps): noise of two
   proportions (binomial spread of the pooled missing rate), ``Z`` standard errors.
 - **memory per socket**: the least-squares slopes' standard errors, combined.
 - **unit costs** (``unit_costs`` in both ``report.json``): the two cost fits' standard
@@ -48,8 +49,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from wsharness.loadclient.slo import GAP_MARKER, Completeness, completeness_from_counts
+from wsharness.loadclient.slo import Completeness
 from wsharness.report.analysis import Objective, Window, analyse, memory_points
+from wsharness.report.deliveries import run_completeness
 from wsharness.report.inputs import AGGREGATED, ReportInputError, RunInputs, load_run
 from wsharness.report.summary import report_document
 
@@ -333,20 +335,15 @@ def failure_figure(baseline: RunView, current: RunView) -> Figure:
 
 
 def completeness_of(inputs: RunInputs) -> Completeness | None:
-    """Delivered / expected of one run: the one place to repoint at exact counts.
+    """Delivered / expected of one run, from the best count it has (source named).
 
-    Today: ``deliver`` successes against those plus the sequence-gap failures in
-    ``_failures.csv`` (each gap stands for at least one missing message).
+    The load client's exact counts in ``_deliveries.csv`` (per-socket accounts for
+    ``--protocol relay`` and ``socketio``: ``Received Expected / Expected``; else
+    ``Delivered / (Delivered + Missing)``), falling back to ``deliver`` successes
+    against the sequence-gap failures in ``_failures.csv`` (each gap stands for at
+    least one missing message); see :func:`wsharness.report.deliveries.run_completeness`.
     """
-    deliver = next((row for row in inputs.stats if row.name == DELIVER), None)
-    if deliver is None:
-        return None
-    gaps = sum(
-        row.occurrences
-        for row in inputs.failures
-        if row.name == DELIVER and GAP_MARKER in row.error
-    )
-    return completeness_from_counts(deliver.requests - deliver.failures, gaps)
+    return run_completeness(inputs)
 
 
 def completeness_figure(baseline: RunView, current: RunView) -> Figure | Skipped:

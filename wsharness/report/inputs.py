@@ -21,6 +21,21 @@ Capacity runs add, each read when present:
   sampled from outside by the runner; no loop lag), both read when present;
 - ``run.json``: how the run was made (runner, machine, server settings, Locust
   options), written by ``make demo``.
+
+``server_metrics.csv`` is optional too: a server without ``/metrics`` (a Node relay,
+say) gives a report from the Locust CSVs alone, its server sections marked *not
+measured* (:data:`NO_SERVER_METRICS`).
+
+The load client's exact delivery counts, each read when present:
+
+- ``<prefix>_deliveries.csv``: one row per second per process plus a ``total`` row
+  (``Delivered``, ``Missing``, ``Duplicate``, ``Out Of Order``, ``Timed``,
+  ``Sampling Ratio``, ... and, for ``--protocol relay``/``socketio``, ``Expected``,
+  ``Received Expected``, ``Completeness``, ``Sockets Assessed``, ``Sockets Complete``,
+  ``Lowest Socket Completeness``); the last ``total`` row (the latest, and of rows of
+  one second the one written last) is the run's final figure;
+- ``<prefix>_completeness.csv``: one row per socket (``Socket``, ``Expected``,
+  ``Received``, ``Missing``, ``Completeness``, ...).
 """
 
 from __future__ import annotations
@@ -58,6 +73,12 @@ STEPS_COLUMNS = ("step", "users", "ramp_start", "hold_start", "hold_end")
 GENERATORS_SUFFIX = "_generators.csv"  # the Locust processes' own health
 GENERATORS_COLUMNS = ("time", "process", "cpu_percent", "loop_lag_ms")
 RUN_INFO_FILE = "run.json"
+DELIVERIES_SUFFIX = "_deliveries.csv"  # the load client's exact delivery counts
+DELIVERIES_COLUMNS = ("Timestamp", "Process", "Delivered", "Missing")
+DELIVERIES_TOTAL = "total"
+COMPLETENESS_SUFFIX = "_completeness.csv"  # per socket (--protocol relay, socketio)
+COMPLETENESS_COLUMNS = ("Socket", "Expected", "Received", "Missing")
+NO_SERVER_METRICS = "not measured: the run has no server metrics"
 
 
 class ReportInputError(Exception):
@@ -127,6 +148,50 @@ class GeneratorRow:
 
 
 @dataclass(frozen=True)
+class DeliveryCounts:
+    """The run's exact delivery counts: the last ``total`` row of ``_deliveries.csv``.
+
+    The completeness fields are ``None`` where the file leaves them empty (protocols
+    without per-socket accounts).  ``lowest_sampling_ratio`` is the smallest
+    per-second ``Sampling Ratio`` of the ``total`` rows.
+    """
+
+    timestamp: float
+    delivered: int
+    missing: int
+    duplicate: int
+    out_of_order: int
+    timed: int
+    sampling_ratio: float | None
+    lowest_sampling_ratio: float | None
+    sockets_with_gaps: int | None
+    expected: int | None
+    received_expected: int | None
+    completeness: float | None
+    sockets_assessed: int | None
+    sockets_complete: int | None
+    lowest_socket_completeness: float | None
+
+    @property
+    def timed_share(self) -> float | None:
+        """The share of the run's deliveries whose timing went to Locust."""
+        return self.timed / self.delivered if self.delivered else None
+
+
+@dataclass(frozen=True)
+class SocketCompleteness:
+    """One row of ``_completeness.csv``: one socket's account."""
+
+    socket: str
+    user_class: str
+    process: str
+    expected: int
+    received: int
+    missing: int
+    completeness: float | None
+
+
+@dataclass(frozen=True)
 class RunInputs:
     """Everything the analysis needs, read from one run directory."""
 
@@ -141,6 +206,9 @@ class RunInputs:
     generators: tuple[GeneratorRow, ...] = ()
     generator_source: str = ""  # which file, or "" when generator health is unknown
     run_info: dict[str, Any] = field(default_factory=dict)
+    server_metrics: bool = True  # False: no server_metrics.csv (a server without /metrics)
+    deliveries: DeliveryCounts | None = None
+    socket_completeness: tuple[SocketCompleteness, ...] = ()
 
 
 def find_prefix(run_dir: Path) -> str:
@@ -231,11 +299,9 @@ def read_failures(path: Path) -> tuple[FailureRow, ...]:
 
 
 def read_samples(path: Path) -> tuple[Sample, ...]:
+    """The server's scrapes; empty when the run has none (no ``/metrics``)."""
     if not path.is_file():
-        raise ReportInputError(
-            f"{path}: missing (sample the server's /metrics during the run, "
-            "or pass --prometheus URL)"
-        )
+        return ()
     try:
         return tuple(
             Sample(
@@ -319,6 +385,77 @@ def generator_health(run_dir: Path, prefix: str) -> tuple[tuple[GeneratorRow, ..
     return tuple(rows), " + ".join(sources)
 
 
+def _optional_count(text: str | None) -> int | None:
+    value = _number(text or "")
+    return None if value is None else int(value)
+
+
+def read_deliveries(path: Path) -> DeliveryCounts | None:
+    """The run's final exact delivery counts; None when the file is absent or empty."""
+    if not path.is_file():
+        return None
+    try:
+        totals = [
+            row
+            for row in _rows(path, DELIVERIES_COLUMNS)
+            if row["Process"] == DELIVERIES_TOTAL
+        ]
+        if not totals:
+            return None
+        # the latest row; of rows written in one second (a periodic write, then the
+        # final one at the stop), the one written last
+        last = max(
+            enumerate(totals), key=lambda pair: (float(pair[1]["Timestamp"]), pair[0])
+        )[1]
+        ratios = [
+            ratio
+            for row in totals
+            if (ratio := _number(row.get("Sampling Ratio") or "")) is not None
+        ]
+        return DeliveryCounts(
+            timestamp=float(last["Timestamp"]),
+            delivered=_count(last["Delivered"]),
+            missing=_count(last["Missing"]),
+            duplicate=_count(last.get("Duplicate") or ""),
+            out_of_order=_count(last.get("Out Of Order") or ""),
+            timed=_count(last.get("Timed") or last["Delivered"]),
+            sampling_ratio=_number(last.get("Sampling Ratio") or ""),
+            lowest_sampling_ratio=min(ratios, default=None),
+            sockets_with_gaps=_optional_count(last.get("Sockets With Gaps")),
+            expected=_optional_count(last.get("Expected")),
+            received_expected=_optional_count(last.get("Received Expected")),
+            completeness=_number(last.get("Completeness") or ""),
+            sockets_assessed=_optional_count(last.get("Sockets Assessed")),
+            sockets_complete=_optional_count(last.get("Sockets Complete")),
+            lowest_socket_completeness=_number(
+                last.get("Lowest Socket Completeness") or ""
+            ),
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a deliveries file ({error})") from None
+
+
+def read_socket_completeness(path: Path) -> tuple[SocketCompleteness, ...]:
+    """Each socket's account; empty when the file is absent."""
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(
+            SocketCompleteness(
+                socket=row["Socket"],
+                user_class=row.get("User Class") or "",
+                process=row.get("Process") or "",
+                expected=_count(row["Expected"]),
+                received=_count(row["Received"]),
+                missing=_count(row["Missing"]),
+                completeness=_number(row.get("Completeness") or ""),
+            )
+            for row in _rows(path, COMPLETENESS_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a completeness file ({error})") from None
+
+
 def read_run_info(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -341,11 +478,14 @@ def load_run(run_dir: Path) -> RunInputs:
         history=read_history(Path(f"{base}{HISTORY_SUFFIX}")),
         failures=read_failures(Path(f"{base}{FAILURES_SUFFIX}")),
         samples=read_samples(run_dir / METRICS_FILE),
+        server_metrics=(run_dir / METRICS_FILE).is_file(),
         client_sockets=read_client_sockets(Path(f"{base}{SOCKETS_SUFFIX}")),
         planned_steps=read_planned_steps(Path(f"{base}{STEPS_SUFFIX}")),
         generators=generators,
         generator_source=generator_source,
         run_info=read_run_info(run_dir / RUN_INFO_FILE),
+        deliveries=read_deliveries(Path(f"{base}{DELIVERIES_SUFFIX}")),
+        socket_completeness=read_socket_completeness(Path(f"{base}{COMPLETENESS_SUFFIX}")),
     )
 
 

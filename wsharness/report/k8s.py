@@ -117,6 +117,11 @@ def plan_from_report(document: dict[str, Any], **where: Any) -> Plan:
             "the report recommends no connections per instance: no autoscaling target "
             "to emit (the objective was broken at the lowest load)"
         )
+    if document.get("memory_per_socket_bytes") is None:
+        raise PlanError(
+            "the report has no memory per socket (the run has no server metrics): "
+            "no memory request or limit to emit"
+        )
     objective = document.get("objective", {})
     return Plan(
         connections_per_instance=target,

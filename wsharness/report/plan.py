@@ -12,6 +12,10 @@ target utilisation ``u``, with ``P`` server processes per instance:
   beyond the sockets the run held, measured within them);
 - file descriptors (projected): ``P * (open-file limit * u - 100)``, one per socket.
 
+Without server metrics the CPU and memory bounds are unknown (``basis`` ``unknown``,
+the detail says the run has no server metrics); the plan rests on latency and file
+descriptors.
+
 The recommendation is the smallest bound less the headroom; ``limited_by`` names it
 (``latency``, ``cpu``, ``memory``, ``file_descriptors``), or ``generator`` when the
 latency bound is a lower bound because the load generator saturated first.
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsharness.report.costs import UnitCosts
+from wsharness.report.inputs import NO_SERVER_METRICS
 from wsharness.report.objective import Objective
 from wsharness.report.steps import Step
 
@@ -176,8 +181,14 @@ def latency_bound(knee: Knee) -> Bound:
 
 
 def cpu_bound(
-    costs: UnitCosts | None, profile: Profile, objective: Objective, measured_max: float
+    costs: UnitCosts | None,
+    profile: Profile,
+    objective: Objective,
+    measured_max: float,
+    server_metrics: bool = True,
 ) -> Bound:
+    if not server_metrics:
+        return Bound("cpu", None, "unknown", NO_SERVER_METRICS)
     if costs is None:
         return Bound(
             "cpu", None, "unknown", "too few steps with server CPU to fit unit costs"
@@ -199,7 +210,11 @@ def cpu_bound(
     )
 
 
-def memory_bound(memory: MemoryFit, objective: Objective, measured_max: float) -> Bound:
+def memory_bound(
+    memory: MemoryFit | None, objective: Objective, measured_max: float
+) -> Bound:
+    if memory is None:
+        return Bound("memory", None, "unknown", NO_SERVER_METRICS)
     if memory.slope_bytes <= 0:
         return Bound("memory", None, "measured", "memory did not grow with open sockets")
     usable = objective.instance_memory_bytes * objective.target_utilisation
@@ -249,10 +264,11 @@ def starved(steps: Sequence[Step], knee: Knee) -> bool:
 def make_plan(
     steps: Sequence[Step],
     knee: Knee,
-    memory: MemoryFit,
+    memory: MemoryFit | None,
     costs: UnitCosts | None,
     objective: Objective,
     run_info: dict[str, Any],
+    server_metrics: bool = True,
 ) -> Plan:
     reference = reference_step(steps, knee)
     profile = resolve_profile(objective, reference, run_info)
@@ -260,7 +276,7 @@ def make_plan(
     reached = max((s.open_sockets for s in steps), default=0.0)
     bounds = (
         latency_bound(knee),
-        cpu_bound(costs, profile, objective, reached),
+        cpu_bound(costs, profile, objective, reached, server_metrics),
         memory_bound(memory, objective, reached),
         file_descriptor_bound(profile, objective),
     )

@@ -8,7 +8,8 @@ from html import escape
 
 from wsharness.report.analysis import Findings, Window
 from wsharness.report.check import CheckResult, check_sentence
-from wsharness.report.inputs import FailureRow, RunInputs
+from wsharness.report.deliveries import delivery_lines
+from wsharness.report.inputs import NO_SERVER_METRICS, FailureRow, RunInputs
 from wsharness.report.steps import Step
 from wsharness.report.summary import (
     KIB,
@@ -84,7 +85,9 @@ def _cards(findings: Findings) -> str:
                     if knee.lower_bound
                     else f"measured knee on {findings.steps_from}",
                 ),
-                _card("Memory per open socket", f"{memory.slope_bytes / KIB:.1f} KiB"),
+                _card("Memory per open socket", f"{memory.slope_bytes / KIB:.1f} KiB")
+                if memory is not None
+                else _card("Memory per open socket", "—", NO_SERVER_METRICS),
                 _card(
                     "Recommended autoscaling target",
                     f"{rec.connections_per_instance} / instance",
@@ -204,8 +207,15 @@ def _server_lag_series(windows: Sequence[Window]) -> Series:
     return Series("server lag p99", points, PALETTE[5], style="both", dashed=True)
 
 
+def _not_measured(title: str) -> str:
+    body = f'<p class="empty">{escape(NO_SERVER_METRICS)}.</p>'
+    return _panel(title, body, "Needs server_metrics.csv (the server's /metrics).")
+
+
 def _memory_panel(findings: Findings) -> str:
     memory = findings.memory
+    if memory is None:
+        return _not_measured("Memory against open sockets")
     used = set(memory.points)
     xs = [x for x, _ in memory.points]
     fitted = [
@@ -234,6 +244,8 @@ def _memory_panel(findings: Findings) -> str:
 
 
 def _cpu_panel(findings: Findings, t0: float) -> str:
+    if not findings.server_metrics:
+        return _not_measured("Server CPU")
     points = [(t - t0, cores * 100) for t, cores in findings.cpu_cores]
     chart = line_chart(
         "chart-cpu",
@@ -249,6 +261,8 @@ def _cpu_panel(findings: Findings, t0: float) -> str:
 
 
 def _closes_panel(findings: Findings) -> str:
+    if not findings.server_metrics:
+        return _not_measured("Closes by code")
     bars = [(code, float(count)) for code, count in findings.closes_by_code.items()]
     body = (
         bar_chart("chart-closes", bars, "connections closed")
@@ -456,6 +470,16 @@ def _recheck_panel(recheck: list[str], check: CheckResult | None) -> str:
     )
 
 
+def _deliveries_panel(inputs: RunInputs) -> str:
+    items = "".join(f"<li>{escape(line)}</li>" for line in delivery_lines(inputs))
+    return _panel(
+        "Deliveries",
+        f"<ul>{items}</ul>",
+        "Exact counts from the load client (&lt;prefix&gt;_deliveries.csv, last total "
+        "row; per socket in &lt;prefix&gt;_completeness.csv).",
+    )
+
+
 def render_html(
     findings: Findings,
     inputs: RunInputs,
@@ -469,6 +493,7 @@ def render_html(
         _plan_panel(findings),
         _steps_panel(findings),
         _recheck_panel(recheck or [], check),
+        _deliveries_panel(inputs),
         _sockets_panel(findings, t0),
         *(_latency_panel(findings, name) for name in names),
         _memory_panel(findings),

@@ -6,7 +6,8 @@ import math
 
 from wsharness.report.analysis import Findings
 from wsharness.report.check import CheckResult, check_sentence
-from wsharness.report.inputs import RunInputs
+from wsharness.report.deliveries import delivery_lines
+from wsharness.report.inputs import NO_SERVER_METRICS, RunInputs
 from wsharness.report.plan import Plan
 from wsharness.report.steps import Step
 from wsharness.report.summary import (
@@ -25,19 +26,22 @@ from wsharness.report.summary import (
 def _figures_table(findings: Findings) -> list[str]:
     knee, memory, rec = findings.knee, findings.memory, findings.recommendation
     bound = "" if not knee.lower_bound else " (lower bound)"
-    memory_bound = (
-        "not limiting (memory did not grow)"
-        if rec.memory_bound_sockets is None
-        else f"{math.floor(rec.memory_bound_sockets)}"
-    )
+    if memory is None:
+        memory_bound = memory_text = NO_SERVER_METRICS
+    else:
+        memory_bound = (
+            "not limiting (memory did not grow)"
+            if rec.memory_bound_sockets is None
+            else f"{math.floor(rec.memory_bound_sockets)}"
+        )
+        memory_text = f"{memory.slope_bytes / KIB:.1f} KiB (R² {memory.r_squared:.3f})"
     instances = "—" if rec.instances_for_peak is None else str(rec.instances_for_peak)
     return [
         "| figure | value |",
         "|---|---|",
         f"| max open sockets within objective | {math.floor(knee.max_sockets_within_slo)}"
         f"{bound} |",
-        f"| memory per socket | {memory.slope_bytes / KIB:.1f} KiB "
-        f"(R² {memory.r_squared:.3f}) |",
+        f"| memory per socket | {memory_text} |",
         f"| sockets that fit in {findings.objective.instance_memory_bytes / MIB:.0f} MiB "
         f"| {memory_bound} |",
         f"| recommended open connections per instance | {rec.connections_per_instance} |",
@@ -68,6 +72,8 @@ def _server_latency_lines(findings: Findings) -> list[str]:
         w.server_lag_p99_ms for w in findings.windows if w.server_lag_p99_ms is not None
     ]
     fanouts = [w.fanout_p99_ms for w in findings.windows if w.fanout_p99_ms is not None]
+    if not findings.server_metrics:
+        return ["", f"Server side (publish lag, fan-out, CPU): {NO_SERVER_METRICS}."]
     if not lags and not fanouts:
         return []
     parts = []
@@ -181,6 +187,10 @@ def render_markdown(
         f"### {'Steps' if judged == 'step' else 'Windows'} (steady parts judged)",
         "",
         *_steps_table(findings),
+        "",
+        "### Deliveries",
+        "",
+        *(f"- {line}" for line in delivery_lines(inputs)),
         "",
         "### Latency (client side, per window)",
         "",

@@ -14,7 +14,8 @@ from typing import Any
 
 from wsharness.report.analysis import Findings, Window
 from wsharness.report.costs import COLUMN_LABELS, UnitCosts
-from wsharness.report.inputs import RunInputs
+from wsharness.report.deliveries import deliveries_document
+from wsharness.report.inputs import NO_SERVER_METRICS, RunInputs
 from wsharness.report.plan import Plan, Rate
 from wsharness.report.steps import LOCUST_PERCENTILE_WINDOW_S, Step
 
@@ -111,6 +112,14 @@ def measured_on_sentence(inputs: RunInputs) -> str:
 def caveats(findings: Findings) -> list[str]:
     """What a reader should know before trusting the figures."""
     notes = []
+    if not findings.server_metrics:
+        notes.append(
+            "Server figures not measured: the run has no server metrics "
+            "(server_metrics.csv; a server without /metrics, or pass --prometheus URL). "
+            "Open sockets, the knee and latency come from Locust's own statistics; memory "
+            "per socket, server CPU, the cost model, fan-out and publish lag, and the "
+            "plan's CPU and memory bounds are unknown."
+        )
     if findings.steps_from != "capacity steps":
         notes.append(
             "Not a capacity run (no <prefix>_steps.csv): each window was judged, ramps "
@@ -142,7 +151,7 @@ def caveats(findings: Findings) -> list[str]:
             "was broken: the load generator may be the bottleneck (check Locust's CPU; "
             "spread the load with --processes or workers)."
         )
-    if findings.memory.r_squared < UNCERTAIN_FIT_R_SQUARED:
+    if findings.memory is not None and findings.memory.r_squared < UNCERTAIN_FIT_R_SQUARED:
         notes.append(
             f"Memory per socket is uncertain: the straight line explains only "
             f"{findings.memory.r_squared:.0%} of the variation (R²); run longer or hold "
@@ -173,6 +182,8 @@ def recommendation_sentence(findings: Findings) -> str:
 
 def memory_sentence(findings: Findings) -> str:
     memory = findings.memory
+    if memory is None:
+        return f"{NO_SERVER_METRICS} (memory per socket needs the server's memory)."
     return (
         f"{memory.slope_bytes / KIB:.1f} KiB per open socket on top of a "
         f"{memory.intercept_bytes / MIB:.0f} MiB baseline "
@@ -245,7 +256,9 @@ def step_document(step: Step, costs: UnitCosts | None) -> dict[str, Any]:
     }
 
 
-def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str, Any]:
+def unit_costs_document(
+    costs: UnitCosts | None, plan: Plan | None, server_metrics: bool = True
+) -> dict[str, Any]:
     if costs is None:
         return {
             "cpu_us_per_delivery": None,
@@ -257,7 +270,9 @@ def unit_costs_document(costs: UnitCosts | None, plan: Plan | None) -> dict[str,
             "confounded": [],
             "standard_errors": {},
             "saturation_sockets": None,
-            "method": "not fitted: fewer than 3 points with server CPU",
+            "method": "not fitted: fewer than 3 points with server CPU"
+            if server_metrics
+            else f"not fitted: {NO_SERVER_METRICS}",
         }
     return {
         "cpu_us_per_delivery": _rounded(costs.cpu_us_per_delivery, 3),
@@ -334,9 +349,10 @@ def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
         "max_sockets_within_slo_is_lower_bound": knee.lower_bound,
         "objective_first_broken_at_sockets": _rounded(knee.first_violation_sockets, 1),
         "objective_first_broken_by": knee.first_violation_reason or None,
-        "memory_per_socket_bytes": round(memory.slope_bytes, 1),
-        "memory_baseline_bytes": round(memory.intercept_bytes),
-        "memory_fit_r_squared": round(memory.r_squared, 4),
+        "memory_per_socket_bytes": None if memory is None else round(memory.slope_bytes, 1),
+        "memory_baseline_bytes": None if memory is None else round(memory.intercept_bytes),
+        "memory_fit_r_squared": None if memory is None else round(memory.r_squared, 4),
+        "memory_unknown_reason": None if memory is not None else NO_SERVER_METRICS,
         "memory_bound_sockets": None
         if rec.memory_bound_sockets is None
         else math.floor(rec.memory_bound_sockets),
@@ -366,12 +382,20 @@ def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
             "max_open_sockets": findings.max_open_sockets,
             "open_sockets_source": findings.socket_source,
             "server_scrapes": len({s.timestamp for s in inputs.samples}),
-            "memory_fit_points": len(memory.points),
+            "memory_fit_points": 0 if memory is None else len(memory.points),
+            "server_metrics": findings.server_metrics,
         },
+        "server_metrics": {
+            "measured": findings.server_metrics,
+            "reason": None if findings.server_metrics else NO_SERVER_METRICS,
+        },
+        "deliveries": deliveries_document(inputs),
         "limited_by": plan.limited_by,
         "measured_max_sockets": math.floor(plan.measured_max_sockets),
         "lower_bound": plan.lower_bound,
-        "unit_costs": unit_costs_document(findings.unit_costs, plan),
+        "unit_costs": unit_costs_document(
+            findings.unit_costs, plan, findings.server_metrics
+        ),
         "plan": plan_document(plan),
         "steps_from": findings.steps_from,
         "steps": [step_document(s, findings.unit_costs) for s in findings.steps],
