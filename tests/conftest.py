@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+# The test process hosts asyncio servers and gRPC clients (Pub/Sub); Locust, imported
+# by the load client's modules, would monkey-patch threads and sockets into gevent on
+# import and gRPC's threads would then block the whole process.  Locust itself always
+# runs in subprocesses, which must patch: so skip it only for this import.
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+import locust  # noqa: F401
+
+del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
 import pytest
 
