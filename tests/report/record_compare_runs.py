@@ -15,17 +15,10 @@ a steady hold.  Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.fixtures.record_run import PREFIX, wait_for_closes
+from tests.fixtures.record_run import record_locust_run
 from tests.loadtests.runs import locustfiles
-from tests.support.servers import SECRET, ServerProcess
-from wsharness.sampler import MetricsSampler
 
 OUT = Path(__file__).parents[1] / "fixtures" / "compare_runs"
 SLOWED_DELIVERY_COST_US = 1000
@@ -42,30 +35,17 @@ RUNS: dict[str, dict[str, str]] = {"baseline": {}, "same_build": {}, "slowed": S
 
 
 def record(out_dir: Path, seconds: int, server_env: dict[str, str]) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    server = ServerProcess(None, **server_env).start()
-    sampler = MetricsSampler(server.http_url + "/metrics", out_dir, 2.0).start()
-    try:
-        command = [sys.executable, "-m", "locust", "-f", FILES, "--headless"]
-        command += ["--host", server.ws_url.removesuffix("/ws"), "-u", str(USERS)]
-        command += ["--config-users", json.dumps(USER_CLASSES), *SUITE_OPTIONS]
-        command += ["-r", "12", "--run-time", f"{seconds}s"]
-        command += ["--csv", str(out_dir / PREFIX), "--csv-full-history"]
-        command += ["--only-summary", "--stop-timeout", "5"]
-        subprocess.run(
-            command,
-            env={**os.environ, "WSH_JWT_SECRET": SECRET},
-            check=False,
-            timeout=seconds + 60,
-        )
-        wait_for_closes(server.http_url + "/metrics")
-    finally:
-        sampler.stop()
-        server.stop()
-    (out_dir / f"{PREFIX}_exceptions.csv").unlink(missing_ok=True)
-    print(f"recorded {out_dir}: {sampler.scrapes} scrapes, {sampler.errors} errors")
+    record_locust_run(
+        out_dir,
+        FILES,
+        USER_CLASSES,
+        SUITE_OPTIONS,
+        users=USERS,
+        spawn_rate=12,
+        seconds=seconds,
+        interval_s=2.0,
+        server_env=server_env,
+    )
 
 
 def main() -> None:
