@@ -44,7 +44,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from wsharness.contract.names import PROM_OPEN_CONNECTIONS
-from wsharness.localserver import LocalServer
+from wsharness.localserver import LocalServer, free_port, locust_master_flags
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-that-is-long-enough-for-hs256"
@@ -182,7 +182,7 @@ def measure_step(
         "--sockets-log-interval", "0", "--loglevel", "WARNING", "--only-summary",
     ]  # fmt: skip
     if processes > 1:
-        command += ["--processes", str(processes)]
+        command += ["--processes", str(processes), *locust_master_flags(free_port())]
     env = {
         **os.environ,
         "WSH_JWT_SECRET": SECRET,

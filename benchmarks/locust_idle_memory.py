@@ -47,7 +47,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wsharness.contract.names import PROM_OPEN_CONNECTIONS
 from wsharness.contract.tokens import mint
-from wsharness.localserver import free_port
+from wsharness.localserver import free_port, locust_master_flags
 from wsharness.openfiles import raise_open_file_limit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,7 +229,14 @@ def measure(
 def variants(args: argparse.Namespace, bare_file: Path) -> dict[str, Variant]:
     idle = REPO / "loadtests" / "idle.py"
     quiet = ("--sockets-log-interval", "0")
-    distributed = (*quiet, "--source-addresses", args.source_addresses, "--processes", "2")
+    distributed = (
+        *quiet,
+        "--source-addresses",
+        args.source_addresses,
+        "--processes",
+        "2",
+        *locust_master_flags(free_port()),
+    )
     return {
         "bare": Variant("bare", bare_file, args.users),
         "ours": Variant("ours", idle, args.users, quiet),

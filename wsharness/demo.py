@@ -28,7 +28,7 @@ import psutil
 
 from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.shapes import plan_steps, step_users
-from wsharness.localserver import LocalServer, free_port
+from wsharness.localserver import LocalServer, free_port, locust_master_flags
 from wsharness.report.analysis import Objective
 from wsharness.report.command import EXIT_CHECK_FAILED, build_report, read_plan
 from wsharness.report.inputs import RUN_INFO_FILE, ReportInputError
@@ -129,7 +129,7 @@ def locust_command(
         "--host", f"ws://127.0.0.1:{server.port}",
         "--processes", str(args.processes),
         # a port of its own: another run's workers must not join this master
-        "--master-bind-port", str(master_port), "--master-port", str(master_port),
+        *locust_master_flags(master_port),
         "--shape", "capacity",
         "--capacity-steps", args.capacity_steps,
         "--step-seconds", f"{args.step_seconds:g}",

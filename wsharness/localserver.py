@@ -1,13 +1,16 @@
 """A ``wsharness serve`` subprocess on loopback, ready once ``/readyz`` says so.
 
 Used by ``make demo``, the benchmarks and the tests: one way to start, wait for and
-stop a local server.
+stop a local server, and the free loopback ports its servers and Locust masters
+listen on.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -19,12 +22,51 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
+EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def _listen_ports() -> range:
+    """Ports below the kernel's ephemeral range, which only a bind naming them takes."""
+    try:
+        low = int(Path(EPHEMERAL_RANGE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768
+    return range(max(1_024, low - 12_000), low)
+
+
+_next_port = itertools.count(random.SystemRandom().randrange(12_000))
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nobody is bound to right now, for a listener to take.
+
+    Not ``bind(0)``: that hands out an ephemeral port, which any outgoing connection
+    (a load run opens thousands) may take as its source port before the listener
+    binds it.  The ports below the ephemeral range are walked in turn, so one process
+    is not handed the same port twice.
+    """
+    ports = _listen_ports()
+    for _ in range(len(ports)):
+        port = ports[next(_next_port) % len(ports)]
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {ports.start}-{ports.stop - 1} on {host}")
+
+
+def locust_master_flags(port: int) -> list[str]:
+    """A Locust master on a loopback port of its own; its workers connect there.
+
+    Locust's default (``*:5557``) is shared by every run on the machine and listens on
+    every interface.
+    """
+    return [
+        "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+        "--master-host", "127.0.0.1", "--master-port", str(port),
+    ]  # fmt: skip
 
 
 class LocalServer:

@@ -13,7 +13,7 @@ from pathlib import Path
 from subprocess import STDOUT
 
 from tests.support.servers import SECRET
-from wsharness.localserver import free_port
+from wsharness.localserver import free_port, locust_master_flags
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTS = REPO / "loadtests"
@@ -97,10 +97,10 @@ def run_locust(
     helpers: list[subprocess.Popen[bytes]] = []
     if workers:
         port = free_port()
-        command += ["--master", "--master-bind-port", str(port)]
+        command += ["--master", *locust_master_flags(port)]
         command += ["--expect-workers", str(workers)]
         worker = [sys.executable, "-m", "locust", "-f", files, "--worker"]
-        worker += ["--master-port", str(port), *extra]
+        worker += [*locust_master_flags(port), *extra]  # a worker reads the last two
         for index in range(workers):
             with (workdir / f"worker-{index}.log").open("wb") as output:
                 helpers.append(

@@ -23,7 +23,7 @@ from tests.loadtests.test_relay import (  # noqa: F401  (fixtures)
 )
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.node_peers import NodePeer
-from wsharness.localserver import free_port
+from wsharness.localserver import free_port, locust_master_flags
 
 
 def assert_complete_across_processes(run: LocustRun) -> None:
@@ -55,8 +55,7 @@ def test_every_socket_is_assessed_against_every_process_publishes(
 ) -> None:
     pubsub = ("--publish-via", "pubsub", "--pubsub-topic", topic)
     if mode == "processes":
-        port = str(free_port())  # not Locust's default: other runs may hold it
-        ports = ("--master-port", port, "--master-bind-port", port)
+        ports = locust_master_flags(free_port())
         flags = ("--processes", "2", *ports, *pubsub)
         run = relay_run(fanout_relay, emulator, tmp_path, *flags)
     else:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import random
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import pytest
 from tests.loadtests.runs import LocustRun, locustfiles, run_locust
 from tests.support.servers import SECRET, ServerProcess
 from wsharness.loadclient.slo import EXIT_CODE_BAD_OBJECTIVE, EXIT_CODE_OBJECTIVE_FAILED
+from wsharness.localserver import free_port, locust_master_flags
 
 FILES = locustfiles("idle", "publisher")
 IMPOSSIBLE = "deliver:p99<0.001ms"
@@ -45,32 +44,9 @@ def slo_rows(workdir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def master_port() -> int:
-    """A free loopback port below the ephemeral range, for a Locust master.
-
-    Locust's default 5557 is shared by every run on the machine, and a port from
-    ``free_port()`` is ephemeral: an outgoing connection may take it before the
-    master binds it.
-    """
-    for _ in range(100):
-        port = random.randrange(20_000, 30_000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 20000-29999")
-
-
-def master_flags(port: int) -> tuple[str, ...]:
-    return ("--master-bind-host", "127.0.0.1", "--master-bind-port", str(port))
-
-
 def two_processes() -> tuple[str, ...]:
     """``--processes 2`` on a port of its own, master and children on loopback."""
-    port = master_port()
-    return ("--processes", "2", *master_flags(port), "--master-port", str(port))
+    return ("--processes", "2", *locust_master_flags(free_port()))
 
 
 def run(server: ServerProcess, workdir: Path, *extra: str) -> LocustRun:
@@ -130,9 +106,9 @@ def test_with_two_processes_objectives_that_hold_exit_zero(
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[int]:
     """A separate ``locust --worker`` process; yields the master port it connects to."""
-    port = master_port()
+    port = free_port()
     command = [sys.executable, "-m", "locust", "-f", FILES, "--worker"]
-    command += ["--master-host", "127.0.0.1", "--master-port", str(port)]
+    command += locust_master_flags(port)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WSH_", "OTEL_"))}
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
@@ -151,7 +127,7 @@ def worker(tmp_path: Path) -> Iterator[int]:
 def test_a_master_with_a_worker_process_fails_on_the_workers_figures(
     suite_server: ServerProcess, tmp_path: Path, worker: int
 ) -> None:
-    master = ("--master", "--expect-workers", "1", *master_flags(worker))
+    master = ("--master", "--expect-workers", "1", *locust_master_flags(worker))
     result = run(suite_server, tmp_path, *master, *slo_flags(IMPOSSIBLE, "errors<50%"))
     assert_failed_on_the_impossible_objective(result, tmp_path)
     assert "objective(s)" not in (tmp_path / "worker.log").read_text()

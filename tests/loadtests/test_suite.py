@@ -13,7 +13,7 @@ import pytest
 from tests.loadtests.runs import LocustRun, locustfiles, run_locust
 from tests.loadtests.test_relay import emulator  # noqa: F401  (fixture)
 from tests.pubsub.pubsub_emulator import Emulator
-from wsharness.localserver import free_port
+from wsharness.localserver import free_port, locust_master_flags
 
 
 def refused(workdir: Path, files: tuple[str, ...], *extra: str, **env: str) -> LocustRun:
@@ -89,7 +89,6 @@ def test_other_misconfigurations_are_one_line_each(
 
 
 def test_with_processes_the_master_refuses_for_all(tmp_path: Path) -> None:
-    port = str(free_port())  # not Locust's default: other runs may hold it
-    ports = ("--master-port", port, "--master-bind-port", port)
+    ports = locust_master_flags(free_port())
     run = refused(tmp_path, ("idle",), "--protocol", "relay", "--processes", "2", *ports)
     assert_refused_with(run, "--protocol relay measures what the harness publishes")
