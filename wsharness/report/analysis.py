@@ -411,14 +411,7 @@ def cost_points(
         for span in ramp_spans(inputs)
     ]
     return [
-        CostPoint(
-            label,
-            load.open_sockets,
-            load.deliveries_per_s or 0.0,
-            load.handshakes_per_s or 0.0,
-            load.inbound_per_s or 0.0,
-            load.cpu_cores,
-        )
+        CostPoint(label, *load.work(), load.cpu_cores)
         for label, load in loads
         if load.cpu_cores is not None
     ]

@@ -65,6 +65,15 @@ class ServerLoad:
     inbound_per_s: float | None
     memory_bytes: float | None
 
+    def work(self) -> tuple[float, float, float, float]:
+        """Sockets and the rates the cost model prices (a rate not measured: 0)."""
+        return (
+            self.open_sockets,
+            self.deliveries_per_s or 0.0,
+            self.handshakes_per_s or 0.0,
+            self.inbound_per_s or 0.0,
+        )
+
 
 @dataclass(frozen=True)
 class GeneratorHealth:
