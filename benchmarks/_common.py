@@ -11,7 +11,8 @@ Every script is run as ``python benchmarks/<name>.py``, so its folder is first o
 - **Scraping**: :func:`scrape` reads a ``/metrics`` page; :func:`histogram_mean`,
   :func:`histogram_buckets` and :func:`bucket_quantile` read its histograms.  For the
   synchronous (Locust) benchmarks, :func:`open_connections` reads one gauge and
-  :func:`wait_until` polls for a condition.
+  :func:`wait_until` polls for a condition; :func:`start_logged` starts a process
+  whose output goes to a log file.
 - **Tables and verdicts**: :func:`format_table` aligns columns; a :class:`Target` is one
   figure against the limit an issue set, printed as PASS or MISS.
 - **JSON**: :func:`write_json` writes a run's figures with what they were measured on
@@ -29,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -230,6 +232,25 @@ async def scrape(http: aiohttp.ClientSession, url: str) -> list[Sample]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     ]
+
+
+def start_logged(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    new_session: bool = False,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``command`` started with its stdout and stderr written to ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+            preexec_fn=preexec,
+        )
 
 
 def open_connections(http_url: str) -> int:

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-from _common import open_connections, wait_until
+from _common import open_connections, start_logged, wait_until
 
 from wsharness.localserver import LocalServer, free_port, locust_master_flags
 
@@ -102,14 +102,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 def locust_run(
     command: list[str], env: dict[str, str], log: Path
 ) -> Iterator[psutil.Process]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(command, env, log, new_session=True)
     try:
         yield psutil.Process(process.pid)
     finally:

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-from _common import open_connections, wait_until
+from _common import open_connections, start_logged, wait_until
 
 from wsharness.contract.tokens import mint
 from wsharness.localserver import free_port, locust_master_flags
@@ -111,14 +111,7 @@ def raise_limit() -> None:
 
 @contextlib.contextmanager
 def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[psutil.Process]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_limit,
-        )
+    process = start_logged(command, env, log, preexec=raise_limit)
     root = psutil.Process(process.pid)
     try:
         yield root
