@@ -9,7 +9,10 @@ Every script is run as ``python benchmarks/<name>.py``, so its folder is first o
   the run, however it ends (and die with it: ``PR_SET_PDEATHSIG``);
   :class:`OtlpReceiver` and :class:`PubSubEmulator` are two such children.
 - **Scraping**: :func:`scrape` reads a ``/metrics`` page; :func:`histogram_mean`,
-  :func:`histogram_buckets` and :func:`bucket_quantile` read its histograms.
+  :func:`histogram_buckets` and :func:`bucket_quantile` read its histograms.  For the
+  synchronous (Locust) benchmarks, :func:`open_connections` reads one gauge and
+  :func:`wait_until` polls for a condition; :func:`start_logged` starts a process
+  whose output goes to a log file.
 - **Tables and verdicts**: :func:`format_table` aligns columns; a :class:`Target` is one
   figure against the limit an issue set, printed as PASS or MISS.
 - **JSON**: :func:`write_json` writes a run's figures with what they were measured on
@@ -27,9 +30,11 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from wsharness.contract.names import PROM_OPEN_CONNECTIONS
 from wsharness.localserver import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,6 +232,45 @@ async def scrape(http: aiohttp.ClientSession, url: str) -> list[Sample]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     ]
+
+
+def start_logged(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    new_session: bool = False,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``command`` started with its stdout and stderr written to ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+            preexec_fn=preexec,
+        )
+
+
+def open_connections(http_url: str) -> int:
+    """The server's ``wsh_open_connections`` now (0 when it has none)."""
+    with urllib.request.urlopen(http_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == PROM_OPEN_CONNECTIONS:
+                return int(sample.value)
+    return 0
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` every 0.2 s; exit the benchmark naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
 
 
 def histogram_mean(samples: Sequence[Sample], name: str) -> float:

@@ -35,15 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
+from _common import open_connections, start_logged, wait_until
 
-from wsharness.contract.names import PROM_OPEN_CONNECTIONS
 from wsharness.localserver import LocalServer, free_port, locust_master_flags
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,24 +89,6 @@ class Step:
         return 1000.0 * cpu_seconds / delivered if delivered else float("nan")
 
 
-def open_connections(server: LocalServer) -> int:
-    with urllib.request.urlopen(server.http_url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == PROM_OPEN_CONNECTIONS:
-                return int(sample.value)
-    return 0
-
-
-def wait_until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
@@ -122,14 +102,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 def locust_run(
     command: list[str], env: dict[str, str], log: Path
 ) -> Iterator[psutil.Process]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(command, env, log, new_session=True)
     try:
         yield psutil.Process(process.pid)
     finally:
@@ -188,10 +161,10 @@ def measure_step(
         "WSH_JWT_SECRET": SECRET,
         "WSH_BENCH_PUBLISHERS": str(args.publishers),
     }
-    before = open_connections(server)
+    before = open_connections(server.http_url)
     server_process = psutil.Process(server.process.pid)  # type: ignore[union-attr]
     with locust_run(command, env, Path(f"{prefix}.log")) as locust:
-        ready = lambda: open_connections(server) >= before + users  # noqa: E731
+        ready = lambda: open_connections(server.http_url) >= before + users  # noqa: E731
         wait_until(ready, ramp * 3 + 60, f"{users} sockets")
         time.sleep(args.settle)
         tree = [locust, *locust.children(recursive=True)]
@@ -211,7 +184,7 @@ def measure_step(
     rows = generator_rows(Path(f"{prefix}_generators.csv"), started - 1.2, ended)
     workers = [row for row in rows if row["process"] != "master"]
     server_cpu = (server_1.user + server_1.system) - (server_0.user + server_0.system)
-    wait_until(lambda: open_connections(server) <= before, 120, "sockets closed")
+    wait_until(lambda: open_connections(server.http_url) <= before, 120, "sockets closed")
     return Step(
         processes=processes,
         target=target,

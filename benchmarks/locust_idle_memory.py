@@ -38,14 +38,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
+from _common import open_connections, start_logged, wait_until
 
-from wsharness.contract.names import PROM_OPEN_CONNECTIONS
 from wsharness.contract.tokens import mint
 from wsharness.localserver import free_port, locust_master_flags
 from wsharness.openfiles import raise_open_file_limit
@@ -98,14 +97,6 @@ class Figures:
         return (self.rss_after - self.rss_before) / self.users / 1024
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -114,30 +105,13 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def open_connections(http_url: str) -> int:
-    with urllib.request.urlopen(http_url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == PROM_OPEN_CONNECTIONS:
-                return int(sample.value)
-    return 0
-
-
 def raise_limit() -> None:
     raise_open_file_limit()
 
 
 @contextlib.contextmanager
 def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[psutil.Process]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_limit,
-        )
+    process = start_logged(command, env, log, preexec=raise_limit)
     root = psutil.Process(process.pid)
     try:
         yield root
@@ -206,10 +180,10 @@ def measure(
     ]  # fmt: skip
     before_server = open_connections(server_url)
     with running(command, env, work / f"{variant.name}.log") as locust:
-        wait_for(lambda: http_ok(web + "/"), 60, f"{variant.name}: Locust web UI")
+        wait_until(lambda: http_ok(web + "/"), 60, f"{variant.name}: Locust web UI")
         if variant.processes > 1:
             ready = lambda: worker_count(web) >= variant.processes  # noqa: E731
-            wait_for(ready, 60, f"{variant.name}: {variant.processes} workers")
+            wait_until(ready, 60, f"{variant.name}: {variant.processes} workers")
         workers = worker_processes(locust, variant.processes)
         rss_before = total_rss(workers)
         form = {"user_count": variant.users, "spawn_rate": args.spawn_rate, "host": ws_host}
@@ -218,11 +192,11 @@ def measure(
         expected = before_server + variant.users
         all_open = lambda: open_connections(server_url) >= expected  # noqa: E731
         ramp = variant.users / args.spawn_rate * 3 + 60
-        wait_for(all_open, ramp, f"{variant.name}: {variant.users} sockets open")
+        wait_until(all_open, ramp, f"{variant.name}: {variant.users} sockets open")
         time.sleep(args.settle)  # let the heap settle before reading it
         rss_after = total_rss(workers)
         cpu = total_cpu(workers, args.cpu_window)
-    wait_for(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
+    wait_until(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
     return Figures(variant.name, variant.users, rss_before, rss_after, cpu)
 
 
@@ -288,12 +262,12 @@ def measure_artillery(
         time.sleep(ARTILLERY_PAUSE_S * 0.75)  # started, still in its pause phase
         rss_before = total_rss(process_tree(artillery))
         all_open = lambda: open_connections(server_url) >= before_server + users  # noqa: E731
-        wait_for(all_open, ramp * 3 + 60, f"artillery: {users} sockets open")
+        wait_until(all_open, ramp * 3 + 60, f"artillery: {users} sockets open")
         time.sleep(args.settle)
         tree = process_tree(artillery)
         rss_after = total_rss(tree)
         cpu = total_cpu(tree, args.cpu_window)
-    wait_for(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
+    wait_until(lambda: open_connections(server_url) <= before_server, 120, "sockets closed")
     return Figures("artillery", users, rss_before, rss_after, cpu)
 
 
@@ -366,7 +340,7 @@ def main() -> int:
         files["bare"].write_text(BARE_LOCUSTFILE)
         serve = [sys.executable, "-m", "wsharness.cli", "serve", "--host", "127.0.0.1"]
         with running(serve, env, work / "server.log"):
-            wait_for(lambda: http_ok(server_url + "/readyz"), 30, "the server")
+            wait_until(lambda: http_ok(server_url + "/readyz"), 30, "the server")
             chosen = variants(args, files["bare"])
             results = [
                 measure_artillery(args.users, server_url, args, work)

@@ -12,12 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import STDOUT
 
-from tests.support.servers import SECRET
+from tests.support.servers import SECRET, ServerProcess
 from wsharness.localserver import free_port, locust_master_flags
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTS = REPO / "loadtests"
 RUN_TIMEOUT_S = 90
+
+
+def ws_host(server: ServerProcess) -> str:
+    """The ``--host`` of a Locust run against ``server``."""
+    return f"ws://127.0.0.1:{server.port}"
 
 
 def locustfiles(*names: str) -> str:

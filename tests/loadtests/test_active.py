@@ -10,27 +10,18 @@ from pathlib import Path
 import pytest
 from websockets.sync.server import Server, ServerConnection, serve
 
+from tests.loadtests.conftest import SuiteRun
 from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
 
 PERCENTILES = ("50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$")
 
 
-def test_active_users_echo_and_keep_sub_millisecond_times(
-    suite_server: ServerProcess, tmp_path: Path
-) -> None:
-    run = run_locust(
-        locustfiles("active"),
-        ws_host(suite_server),
-        tmp_path,
-        users=4,
-        seconds=4,
-        extra=("--echo-rate", "20", "--payload-bytes", "256"),
+def test_active_users_echo_and_keep_sub_millisecond_times(suite_run: SuiteRun) -> None:
+    run = suite_run(
+        "active", users=4, seconds=4, extra=("--echo-rate", "20", "--payload-bytes", "256")
     )
 
-    assert run.returncode == 0, run.output
     assert run.failures == []
     echo = run.stats["echo"]
     assert int(echo["Request Count"]) > 100

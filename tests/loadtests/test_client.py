@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.loadtests.runs import locustfiles, run_locust
-from tests.support.node_peers import NodePeer, check_installed
-
-
-@pytest.fixture(scope="module")
-def node_echo() -> Iterator[NodePeer]:
-    check_installed("ws")
-    peer = NodePeer("ws_echo.js")
-    yield peer.start()
-    peer.stop()
+from tests.support.node_peers import NodePeer
 
 
 def test_an_upgrade_whose_welcome_never_comes_is_one_failed_connect(

@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.loadtests.runs import LocustRun
-from tests.loadtests.test_relay import (  # noqa: F401  (fixtures)
-    OUT_OF_ORDER,
-    RECEIVERS,
-    emulator,
-    fanout_relay,
-    relay_run,
-    topic,
-)
+from tests.loadtests.test_relay import OUT_OF_ORDER, RECEIVERS, relay_run
 from tests.pubsub.pubsub_emulator import Emulator
 from tests.support.node_peers import NodePeer
 from wsharness.localserver import free_port, locust_master_flags
@@ -48,9 +41,9 @@ def assert_complete_across_processes(run: LocustRun) -> None:
 @pytest.mark.parametrize("mode", ["processes", "master-worker"])
 def test_every_socket_is_assessed_against_every_process_publishes(
     mode: str,
-    emulator: Emulator,  # noqa: F811
-    fanout_relay: NodePeer,  # noqa: F811
-    topic: str,  # noqa: F811
+    emulator: Emulator,
+    fanout_relay: NodePeer,
+    topic: str,
     tmp_path: Path,
 ) -> None:
     pubsub = ("--publish-via", "pubsub", "--pubsub-topic", topic)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
+from tests.loadtests.conftest import SuiteRun
 from wsharness.loadclient.delivery_report import CSV_COLUMNS
 
 
-def test_below_the_bound_every_delivery_is_counted_and_timed(
-    suite_server: ServerProcess, tmp_path: Path
-) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+def test_below_the_bound_every_delivery_is_counted_and_timed(suite_run: SuiteRun) -> None:
+    run = suite_run(
+        "idle",
+        "publisher",
         users=11,  # ten receivers, one publisher
         seconds=4,
         extra=("--publish-rate", "20"),
     )
 
-    assert run.returncode == 0, run.output
     assert tuple(run.deliveries[0]) == CSV_COLUMNS
     total = run.last_deliveries()
     assert total == {**run.last_deliveries("local"), "Process": "total"}
@@ -33,18 +25,16 @@ def test_below_the_bound_every_delivery_is_counted_and_timed(
 
 
 def test_above_the_bound_a_sample_is_timed_and_the_count_stays_exact(
-    suite_server: ServerProcess, tmp_path: Path
+    suite_run: SuiteRun,
 ) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+    run = suite_run(
+        "idle",
+        "publisher",
         users=11,  # ten receivers, one publisher
         seconds=5,
         extra=("--publish-rate", "40", "--deliver-timings-per-second", "50"),
     )
 
-    assert run.returncode == 0, run.output
     assert run.failures == []
     total = run.last_deliveries()
     delivered, timed = int(total["Delivered"]), int(total["Timed"])

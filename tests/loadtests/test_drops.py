@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+from tests.loadtests.conftest import SuiteRun
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
 from tests.support.servers import ServerProcess, metric_value
@@ -21,19 +22,15 @@ def server_metric(server: ServerProcess, name: str, **labels: str) -> float:
         return metric_value(response.read().decode(), name, **labels)
 
 
-def test_aborts_and_resets_reconnect_and_resume_without_gaps(
-    suite_server: ServerProcess, tmp_path: Path
-) -> None:
-    run = run_locust(
-        locustfiles("drops", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+def test_aborts_and_resets_reconnect_and_resume_without_gaps(suite_run: SuiteRun) -> None:
+    run = suite_run(
+        "drops",
+        "publisher",
         users=6,
         seconds=5,
         extra=("--drop-mix", "abort=1,rst=1", "--drop-interval", "0.5"),
     )
 
-    assert run.returncode == 0, run.output
     assert run.failures == []  # intended drops are not failures; no gap after resume
     assert run.count("reconnect") >= 6
     assert run.count("deliver") > 0

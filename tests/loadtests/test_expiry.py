@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
+from tests.loadtests.conftest import SuiteRun
 
 
 def test_short_tokens_are_refreshed_or_reauthenticated_without_failures(
-    suite_server: ServerProcess, tmp_path: Path
+    suite_run: SuiteRun,
 ) -> None:
-    run = run_locust(
-        locustfiles("expiry", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+    run = suite_run(
+        "expiry",
+        "publisher",
         users=6,
         seconds=5,
         extra=("--expiry-token-ttl", "2.5", "--expiry-mode", "mix"),
     )
 
-    assert run.returncode == 0, run.output
     assert run.failures == []  # the 4001 closes were expected; refreshes accepted
     assert run.count("refresh") >= 2
     assert run.count("reauth") >= 2

@@ -10,7 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.loadtests.runs import locustfiles, run_locust
+from tests.loadtests.conftest import SuiteRun
+from tests.loadtests.runs import locustfiles
 from tests.loadtests.test_idle import ws_host
 from tests.support.servers import SECRET, ServerProcess, free_port
 
@@ -18,18 +19,10 @@ SOCKET_COLUMNS = ("Timestamp", "User Count", "Open Sockets", "Opened", "Closed")
 
 
 def test_two_worker_processes_report_one_run_with_summed_sockets(
-    suite_server: ServerProcess, tmp_path: Path
+    suite_run: SuiteRun,
 ) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
-        users=10,
-        seconds=6,
-        extra=("--processes", "2"),
-    )
+    run = suite_run("idle", "publisher", users=10, seconds=6, extra=("--processes", "2"))
 
-    assert run.returncode == 0, run.output
     assert run.failures == []
     assert run.count("connect") == 10
     assert run.count("deliver") > 0

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
+from tests.loadtests.conftest import SuiteRun
 from wsharness.loadclient.health import CSV_COLUMNS, HealthLog, HealthSampler, Sample
 
 GENERATOR_COLUMNS = ("time", "process", "cpu_percent", "loop_lag_ms", "sockets",
@@ -20,19 +18,15 @@ def test_columns_are_the_ones_the_capacity_report_reads() -> None:
     assert CSV_COLUMNS == GENERATOR_COLUMNS
 
 
-def test_the_master_records_itself_and_each_worker(
-    suite_server: ServerProcess, tmp_path: Path
-) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+def test_the_master_records_itself_and_each_worker(suite_run: SuiteRun) -> None:
+    run = suite_run(
+        "idle",
+        "publisher",
         users=6,
         seconds=7,
         extra=("--processes", "2", "--publish-rate", "10"),
     )
 
-    assert run.returncode == 0, run.output
     assert tuple(run.generators[0]) == GENERATOR_COLUMNS
     by_process: dict[str, list[dict[str, str]]] = {}
     for row in run.generators:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.loadtests.runs import locustfiles, run_locust
+from tests.loadtests.runs import locustfiles, run_locust, ws_host
 from tests.support.servers import ServerProcess
-
-
-def ws_host(server: ServerProcess) -> str:
-    return f"ws://127.0.0.1:{server.port}"
 
 
 def test_idle_users_hold_their_sockets_and_the_csv_counts_them(

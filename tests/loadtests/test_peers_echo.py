@@ -5,22 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.loadtests.runs import locustfiles, run_locust
-from tests.support.node_peers import NodePeer, check_installed
-
-
-@pytest.fixture(scope="module")
-def node_echo() -> Iterator[NodePeer]:
-    check_installed("ws")
-    peer = NodePeer("ws_echo.js")
-    yield peer.start()
-    peer.stop()
+from tests.support.node_peers import NodePeer
 
 
 def test_the_node_peer_echoes_text_and_binary(node_echo: NodePeer) -> None:

@@ -11,16 +11,15 @@ endpoint (:class:`~wsharness.loadclient.http_publish.HttpPublisher`).
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.pubsub.pubsub_emulator import Emulator
-from tests.support.node_peers import NodePeer, check_installed
+from tests.support.node_peers import NodePeer
 from tests.support.stamp_receivers import Receivers, publish_stamped
 from wsharness.loadclient.completeness import (
     Arrival,
@@ -32,38 +31,6 @@ from wsharness.loadclient.pubsub_rest import PubSubRestPublisher
 
 SOCKETS = 4
 MESSAGES = 60
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    check_installed("ws", "@google-cloud/pubsub", "express")
-    running = Emulator()
-    running.start()
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def topic() -> str:
-    return f"wsh-relay-{secrets.token_hex(4)}"
-
-
-def start_relay(emulator: Emulator, mode: str, topic: str) -> NodePeer:
-    return NodePeer("pubsub_relay.js", mode, topic, env=emulator.env).start()
-
-
-@pytest.fixture
-def fanout_relay(emulator: Emulator, topic: str) -> Iterator[NodePeer]:
-    relay = start_relay(emulator, "fanout", topic)
-    yield relay
-    relay.stop()
-
-
-@pytest.fixture
-def shared_relay(emulator: Emulator, topic: str) -> Iterator[NodePeer]:
-    relay = start_relay(emulator, "shared", topic)
-    yield relay
-    relay.stop()
 
 
 async def read_frames(

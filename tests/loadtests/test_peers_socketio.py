@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support.node_peers import NodePeer, check_installed
+from tests.support.node_peers import NodePeer
 from tests.support.stamp_receivers import Receivers
 from wsharness.loadclient.completeness import Arrival, PublishLedger, SocketAccount
 from wsharness.loadclient.socketio_codec import (
@@ -32,14 +32,6 @@ from wsharness.loadclient.stamp import new_stamp, stamped_payload
 NAMESPACE = "/live"
 EVENT = "notification"
 CONTROL_WAIT_S = 10.0
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[NodePeer]:
-    check_installed("socket.io", "express")
-    peer = NodePeer("socketio_room.js")
-    yield peer.start()
-    peer.stop()
 
 
 class SioSocket:
@@ -113,9 +105,9 @@ class Room:
 
 
 @pytest.fixture
-async def room(server: NodePeer) -> AsyncIterator[Room]:
+async def room(socketio_room: NodePeer) -> AsyncIterator[Room]:
     async with AsyncExitStack() as stack:
-        made = Room(server, stack)
+        made = Room(socketio_room, stack)
         yield made
         for task in made.tasks:
             task.cancel()

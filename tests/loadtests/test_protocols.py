@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -229,14 +228,6 @@ def test_the_subscribe_frame_is_filled_in_per_topic() -> None:
 
 
 # --- the topic looked up on the real emulator ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    running = Emulator()
-    running.start()
-    yield running
-    running.close()
 
 
 def pubsub_setup(emulator: Emulator, topic: str) -> RunSetup:

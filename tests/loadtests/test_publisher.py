@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
+from tests.loadtests.conftest import SuiteRun
 
 
-def test_publishes_reach_every_subscriber_in_sequence(
-    suite_server: ServerProcess, tmp_path: Path
-) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+def test_publishes_reach_every_subscriber_in_sequence(suite_run: SuiteRun) -> None:
+    run = suite_run(
+        "idle",
+        "publisher",
         users=6,
         seconds=4,
         extra=("--publish-rate", "20", "--topics", "alpha,beta"),
     )
 
-    assert run.returncode == 0, run.output
     assert run.failures == []  # no gap, no duplicate
     assert run.count("publish") > 50
     # three idle users each receive every publish on both topics

@@ -11,11 +11,9 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.loadtests.runs import locustfiles, run_locust
 from tests.loadtests.test_idle import ws_host
@@ -33,15 +31,6 @@ def test_the_message_layout_is_the_brokers() -> None:
     assert json.loads(base64.b64decode(message["data"])) == {"seq": 1}
     assert message["orderingKey"] == message["attributes"]["wsh_topic"] == "news"
     assert message["attributes"]["traceparent"] == "00-ab-cd-01"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    """The real Pub/Sub emulator; a missing gcloud fails the test."""
-    running = Emulator()
-    running.start()
-    yield running
-    running.close()
 
 
 def test_publishes_through_pubsub_reach_the_sockets_in_sequence(

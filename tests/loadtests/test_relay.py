@@ -9,49 +9,17 @@ shared-subscription variant splits the messages between the sockets.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.loadtests.runs import LocustRun, locustfiles, run_locust
 from tests.pubsub.pubsub_emulator import Emulator
-from tests.support.node_peers import NodePeer, check_installed
+from tests.support.node_peers import NodePeer
 from wsharness.loadclient.completeness_report import CSV_COLUMNS as SOCKET_COLUMNS
 from wsharness.loadclient.delivery_report import CSV_COLUMNS
 
 RECEIVERS = 4
 GAP = ("deliver", "Gap('gap: missing sequence number')")
 OUT_OF_ORDER = ("deliver", "OutOfOrder('out-of-order sequence number')")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    check_installed("ws", "@google-cloud/pubsub", "express")
-    running = Emulator()
-    running.start()
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def topic() -> str:
-    return f"wsh-relay-{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def fanout_relay(emulator: Emulator, topic: str) -> Iterator[NodePeer]:
-    relay = NodePeer("pubsub_relay.js", "fanout", topic, env=emulator.env).start()
-    yield relay
-    relay.stop()
-
-
-@pytest.fixture
-def shared_relay(emulator: Emulator, topic: str) -> Iterator[NodePeer]:
-    relay = NodePeer("pubsub_relay.js", "shared", topic, env=emulator.env).start()
-    yield relay
-    relay.stop()
 
 
 def relay_run(

@@ -7,26 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.loadtests.runs import locustfiles, run_locust
-from tests.loadtests.test_idle import ws_host
-from tests.support.servers import ServerProcess
+from tests.loadtests.conftest import SuiteRun
 from wsharness.loadclient.options import LoadOptions
 from wsharness.loadclient.shapes import plan_steps, step_users
 
 
 def test_a_step_shape_selected_by_option_drives_users_and_ends_the_run(
-    suite_server: ServerProcess, tmp_path: Path
+    suite_run: SuiteRun,
 ) -> None:
-    run = run_locust(
-        locustfiles("idle"),
-        ws_host(suite_server),
-        tmp_path,
+    run = suite_run(
+        "idle",
         users=1,
         seconds=30,  # only a safety net: the shape ends the run after 4 s
         extra=("--shape", "step", "--shape-users", "5", "--shape-seconds", "4"),
     )
 
-    assert run.returncode == 0, run.output
     assert "Shape test completed" in run.output
     user_counts = [int(row["User Count"]) for row in run.sockets]
     peak = user_counts.index(max(user_counts))
@@ -58,19 +53,16 @@ def test_capacity_steps_that_are_not_increasing_counts_are_refused(steps: str) -
 
 
 def test_a_capacity_shape_holds_each_step_and_logs_its_steady_part(
-    suite_server: ServerProcess, tmp_path: Path
+    suite_run: SuiteRun, tmp_path: Path
 ) -> None:
-    run = run_locust(
-        locustfiles("idle", "publisher"),
-        ws_host(suite_server),
-        tmp_path,
+    run = suite_run(
+        "idle", "publisher",
         users=1,
         seconds=60,  # only a safety net: the shape ends the run after about 14 s
         extra=("--shape", "capacity", "--capacity-steps", "6,12", "--step-seconds", "4",
                "--capacity-spawn-rate", "20", "--publish-rate", "2"),
     )  # fmt: skip
 
-    assert run.returncode == 0, run.output
     steps = _rows(tmp_path / "run_steps.csv")
     assert [int(row["users"]) for row in steps] == [6, 12]
     for row in steps:

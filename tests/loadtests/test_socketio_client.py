@@ -8,13 +8,10 @@ its URL), one that leaves the room for a while, and the suite's publisher.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.loadtests.runs import LocustRun, run_locust
-from tests.support.node_peers import NodePeer, check_installed
+from tests.support.node_peers import NodePeer
 
 GAP = ("deliver", "Gap('gap: missing sequence number')")
 LOCUSTFILE = '''
@@ -60,14 +57,6 @@ class Publisher(PublisherUser):
 '''
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[NodePeer]:
-    check_installed("socket.io", "express")
-    peer = NodePeer("socketio_room.js")
-    yield peer.start()
-    peer.stop()
-
-
 def room_run(server: NodePeer, workdir: Path, *extra: str) -> LocustRun:
     locustfile = workdir / "room.py"
     locustfile.write_text(LOCUSTFILE)
@@ -87,9 +76,9 @@ def by_class(run: LocustRun) -> dict[str, list[dict[str, str]]]:
 
 
 def test_the_room_is_complete_and_the_sockets_outside_it_show_what_they_missed(
-    server: NodePeer, tmp_path: Path
+    socketio_room: NodePeer, tmp_path: Path
 ) -> None:
-    run = room_run(server, tmp_path)
+    run = room_run(socketio_room, tmp_path)
 
     assert run.returncode == 1, run.output  # the wanderer's gap is a failure
     assert run.count("connect") == 5 + 1 and run.failure_count("connect") == 0

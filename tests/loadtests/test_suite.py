@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.loadtests.runs import LocustRun, locustfiles, run_locust
-from tests.loadtests.test_relay import emulator  # noqa: F401  (fixture)
 from tests.pubsub.pubsub_emulator import Emulator
 from wsharness.localserver import free_port, locust_master_flags
 
@@ -50,7 +49,7 @@ def test_pubsub_publishing_without_a_project_is_one_line(tmp_path: Path) -> None
 
 
 def test_a_pubsub_topic_that_does_not_exist_is_named(
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     tmp_path: Path,
 ) -> None:
     run = refused(

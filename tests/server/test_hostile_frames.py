@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
@@ -202,13 +203,19 @@ async def test_nan_and_infinity_are_refused_and_never_sent(
 # -- 4. topic histories are bounded ---------------------------------------------------
 
 
+async def publish_to_user_topics(publisher: ClientConnection, count: int) -> list[str]:
+    """One publish on each of ``user.0`` .. ``user.{count - 1}``; their message ids."""
+    ids = []
+    for number in range(count):
+        await send(publisher, "publish", topic=f"user.{number}", data=number)
+        ids.append((await receive(publisher))["id"])
+    return ids
+
+
 async def test_expired_topic_histories_are_evicted(make_server) -> None:  # type: ignore[no-untyped-def]
     running = await make_server(history_seconds=0.3, **QUICK_DRAIN)
     publisher = await open_socket(running.ws_url, "writer", scope="publish")
-    ids = []
-    for number in range(5):
-        await send(publisher, "publish", topic=f"user.{number}", data=number)
-        ids.append((await receive(publisher))["id"])
+    ids = await publish_to_user_topics(publisher, 5)
     await wait_until(
         lambda: running.metric("wsh_topic_histories_evicted_total", reason="expired") == 5,
         what="the expired histories evicted",
@@ -222,10 +229,7 @@ async def test_expired_topic_histories_are_evicted(make_server) -> None:  # type
 async def test_past_the_topic_bound_the_stalest_history_goes(make_server) -> None:  # type: ignore[no-untyped-def]
     running = await make_server(history_max_topics=5, **QUICK_DRAIN)
     publisher = await open_socket(running.ws_url, "writer", scope="publish")
-    ids = []
-    for number in range(8):
-        await send(publisher, "publish", topic=f"user.{number}", data=number)
-        ids.append((await receive(publisher))["id"])
+    ids = await publish_to_user_topics(publisher, 8)
     await wait_until(lambda: running.metric("wsh_fanout_duration_seconds_count") == 8)
     assert running.metric("wsh_topic_histories") == 5
     assert running.metric("wsh_topic_histories_evicted_total", reason="limit") == 3

@@ -44,7 +44,13 @@ from wsharness.report.costs import CostPoint, UnitCosts, fit_unit_costs
 from wsharness.report.histograms import BucketTimeline, window_quantiles_ms
 from wsharness.report.inputs import AGGREGATED, HistoryRow, ReportInputError, RunInputs
 from wsharness.report.jaeger import JaegerLink, JaegerTarget, jaeger_links
-from wsharness.report.objective import Objective, Percentiles, allowed_failures, judge
+from wsharness.report.objective import (
+    Judgement,
+    Objective,
+    Percentiles,
+    allowed_failures,
+    judge_latency,
+)
 from wsharness.report.plan import Knee, MemoryFit, Plan, make_plan
 from wsharness.report.series import series_total, value_at
 from wsharness.report.steps import ServerSeries, Span, Step, measure, ramp_spans, step_spans
@@ -71,24 +77,12 @@ MIN_MEMORY_POINTS = 3
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(Judgement):
     """One slice of the run, judged against the objective."""
 
     start: int
     end: int
     open_sockets: float
-    requests: int
-    failures: int
-    latency: dict[str, Percentiles]
-    objective_p99_ms: float | None
-    within_objective: bool
-    reason: str
-    server_lag_p99_ms: float | None = None
-    fanout_p99_ms: float | None = None
-
-    @property
-    def error_rate(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True)
@@ -241,9 +235,7 @@ def build_windows(
             for name, row in last.items()
             if name != AGGREGATED and (percentiles := _latency(row, previous.get(name)))
         }
-        objective_latency = latency.get(objective.request_name)
-        p99 = objective_latency.p99_ms if objective_latency else None
-        within, reason = judge(p99, requests, failures, objective)
+        p99, within, reason = judge_latency(latency, requests, failures, objective)
         start, end = rows[0].timestamp, rows[-1].timestamp
         windows.append(
             Window(
@@ -419,14 +411,7 @@ def cost_points(
         for span in ramp_spans(inputs)
     ]
     return [
-        CostPoint(
-            label,
-            load.open_sockets,
-            load.deliveries_per_s or 0.0,
-            load.handshakes_per_s or 0.0,
-            load.inbound_per_s or 0.0,
-            load.cpu_cores,
-        )
+        CostPoint(label, *load.work(), load.cpu_cores)
         for label, load in loads
         if load.cpu_cores is not None
     ]

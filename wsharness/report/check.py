@@ -82,14 +82,7 @@ def plan_costs(plan_report: dict[str, Any]) -> UnitCosts | None:
 
 def _checked(step: Step, costs: UnitCosts | None) -> CheckedStep:
     load = step.load
-    predicted = 0.0
-    if costs is not None:
-        predicted = costs.cores(
-            load.open_sockets,
-            load.deliveries_per_s or 0.0,
-            load.handshakes_per_s or 0.0,
-            load.inbound_per_s or 0.0,
-        )
+    predicted = costs.cores(*load.work()) if costs is not None else 0.0
     return CheckedStep(
         step.span.index,
         load.open_sockets,

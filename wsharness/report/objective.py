@@ -5,6 +5,7 @@ error rate, judged per step), and the production profile the plan is made for
 (instance CPUs, memory, open files and server processes; notifications, reconnects
 and inbound frames per socket; target utilisation, headroom, peak).  Profile rates
 left ``None`` are taken from the run itself (and labelled so in the report).
+:class:`Judgement` is what a window and a step share: their requests, judged.
 """
 
 from __future__ import annotations
@@ -66,3 +67,30 @@ def judge(
             f"({failures} failures in {requests} requests)"
         )
     return True, ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judgement:
+    """A window's or a step's requests, judged: counts, percentiles, verdict and why."""
+
+    requests: int
+    failures: int
+    latency: dict[str, Percentiles]
+    objective_p99_ms: float | None
+    within_objective: bool
+    reason: str
+    server_lag_p99_ms: float | None = None
+    fanout_p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+def judge_latency(
+    latency: dict[str, Percentiles], requests: int, failures: int, objective: Objective
+) -> tuple[float | None, bool, str]:
+    """The p99 of the objective's request in ``latency`` (None: none) and its verdict."""
+    target = latency.get(objective.request_name)
+    p99 = target.p99_ms if target else None
+    return (p99, *judge(p99, requests, failures, objective))

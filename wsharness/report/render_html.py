@@ -405,8 +405,7 @@ def _step_row(step: Step, findings: Findings) -> str:
     load, costs = step.load, findings.unit_costs
     model = "—"
     if costs is not None:
-        work = (load.deliveries_per_s, load.handshakes_per_s, load.inbound_per_s)
-        model = f"{costs.cores(load.open_sockets, *(w or 0.0 for w in work)):.2f}"
+        model = f"{costs.cores(*load.work()):.2f}"
     generator = "not recorded"
     if step.generator.recorded:
         generator = "bound" if step.generator_bound else "ok"

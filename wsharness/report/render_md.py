@@ -129,8 +129,7 @@ def _steps_table(findings: Findings) -> list[str]:
         load = step.load
         model = ""
         if costs is not None:
-            work = (load.deliveries_per_s, load.handshakes_per_s, load.inbound_per_s)
-            model = f" ({costs.cores(load.open_sockets, *(w or 0.0 for w in work)):.2f})"
+            model = f" ({costs.cores(*load.work()):.2f})"
         verdict = "within" if step.within_objective else step.reason
         lines.append(
             f"| {step.span.kind} {step.span.index} | {load.open_sockets:.0f} "

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from wsharness.contract import names
 from wsharness.report.histograms import BucketTimeline, histogram_quantile
 from wsharness.report.inputs import AGGREGATED, GeneratorRow, HistoryRow, RunInputs
-from wsharness.report.objective import Objective, Percentiles, judge
+from wsharness.report.objective import Judgement, Objective, Percentiles, judge_latency
 from wsharness.report.series import counter_timeline, mean_over, rate_over, value_at
 from wsharness.sampler import Sample
 
@@ -65,6 +65,15 @@ class ServerLoad:
     inbound_per_s: float | None
     memory_bytes: float | None
 
+    def work(self) -> tuple[float, float, float, float]:
+        """Sockets and the rates the cost model prices (a rate not measured: 0)."""
+        return (
+            self.open_sockets,
+            self.deliveries_per_s or 0.0,
+            self.handshakes_per_s or 0.0,
+            self.inbound_per_s or 0.0,
+        )
+
 
 @dataclass(frozen=True)
 class GeneratorHealth:
@@ -82,20 +91,12 @@ NOT_RECORDED = GeneratorHealth(False, False, None, None, 0)
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Judgement):
     """One judged point of the run."""
 
     span: Span
-    requests: int
-    failures: int
-    latency: dict[str, Percentiles]
-    objective_p99_ms: float | None
-    within_objective: bool
-    reason: str
     load: ServerLoad
     generator: GeneratorHealth
-    server_lag_p99_ms: float | None = None
-    fanout_p99_ms: float | None = None
 
     @property
     def open_sockets(self) -> float:
@@ -104,10 +105,6 @@ class Step:
     @property
     def generator_bound(self) -> bool:
         return self.generator.bound
-
-    @property
-    def error_rate(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
 
 
 # --- spans ----------------------------------------------------------------------
@@ -259,10 +256,8 @@ def measure(
     requests, failures, latency = judged or client_view(
         inputs.history, span.start, span.end
     )
-    target = latency.get(objective.request_name)
-    p99 = target.p99_ms if target else None
-    within, reason = judge(p99, requests, failures, objective)
-    if target is None and span.kind == "step":  # nothing delivered is not "within"
+    p99, within, reason = judge_latency(latency, requests, failures, objective)
+    if objective.request_name not in latency and span.kind == "step":  # none delivered
         within, reason = False, f"no '{objective.request_name}' completed in the step"
     return Step(
         span=span,

@@ -212,14 +212,7 @@ def _rounded(value: float | None, digits: int = 2) -> float | None:
 
 def step_document(step: Step, costs: UnitCosts | None) -> dict[str, Any]:
     load, generator = step.load, step.generator
-    predicted = None
-    if costs is not None:
-        predicted = costs.cores(
-            load.open_sockets,
-            load.deliveries_per_s or 0.0,
-            load.handshakes_per_s or 0.0,
-            load.inbound_per_s or 0.0,
-        )
+    predicted = costs.cores(*load.work()) if costs is not None else None
     return {
         "index": step.span.index,
         "kind": step.span.kind,
