@@ -24,7 +24,11 @@ deliveries_per_s``; what cannot be seen from outside is left empty), plus
 ``runnable_percent``: the share of the second the process's main thread (the gevent
 loop) was running or waiting for a CPU (``/proc/PID/schedstat``), which shows a
 starved process even when a busy machine gives it little CPU.  The report reads it
-when the Locust processes did not record their own health.
+when the Locust processes did not record their own health.  In the same second it
+writes the whole machine's CPU into ``RUN_DIR/machine.csv`` (``time, busy_cores,
+steal_cores, cpus``: cores busy, stolen time included, of the ``cpus`` the machine
+has), from which the report tells how much CPU processes other than the server and
+the load generator took while the run was measured.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
@@ -48,6 +53,8 @@ from wsharness.contract import names
 
 METRICS_FILE = "server_metrics.csv"
 GENERATOR_FILE = "generator_processes.csv"
+MACHINE_FILE = "machine.csv"
+MACHINE_COLUMNS = ("time", "busy_cores", "steal_cores", "cpus")
 GENERATOR_COLUMNS = (
     "time", "process", "cpu_percent", "loop_lag_ms", "sockets", "deliveries_per_s",
     "runnable_percent",
@@ -231,11 +238,38 @@ class MetricsSampler:
         self.scrapes += 1
 
 
+class MachineCpu:
+    """Cores the whole machine kept busy between two readings (stolen time included)."""
+
+    def __init__(self) -> None:
+        self.cpus = psutil.cpu_count() or 1
+        self._last = (time.monotonic(), psutil.cpu_times())
+
+    def read(self) -> tuple[float, float]:
+        """``(busy_cores, steal_cores)`` since the last reading."""
+        now, times = time.monotonic(), psutil.cpu_times()
+        then, before = self._last
+        self._last = (now, times)
+        elapsed = max(now - then, 1e-9)
+        return (
+            (_busy_seconds(times) - _busy_seconds(before)) / elapsed,
+            (getattr(times, "steal", 0.0) - getattr(before, "steal", 0.0)) / elapsed,
+        )
+
+
+def _busy_seconds(times: Any) -> float:
+    """CPU seconds spent on anything but idling (``guest`` is inside ``user``)."""
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    guests = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    return float(sum(times) - idle - guests)
+
+
 class GeneratorSampler:
     """CPU of a Locust process tree, sampled from outside into ``generator_processes.csv``.
 
     The root process is ``locust`` (or ``master`` once it has forked workers); its
     children are ``worker-1``, ``worker-2``, ... in the order they were first seen.
+    The machine's CPU goes to ``machine.csv`` in the same second.
     """
 
     def __init__(
@@ -243,6 +277,7 @@ class GeneratorSampler:
     ) -> None:
         self.pid = pid
         self.path = Path(run_dir) / GENERATOR_FILE
+        self.machine_path = Path(run_dir) / MACHINE_FILE
         self.interval_s = interval_s
         self.max_duration_s = max_duration_s
         self.rows = 0
@@ -266,10 +301,17 @@ class GeneratorSampler:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_duration_s
-        with self.path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+        with (
+            self.path.open("w", newline="", encoding="utf-8") as handle,
+            self.machine_path.open("w", newline="", encoding="utf-8") as machine_handle,
+        ):
+            writer, machine_writer = csv.writer(handle), csv.writer(machine_handle)
             writer.writerow(GENERATOR_COLUMNS)
+            machine_writer.writerow(MACHINE_COLUMNS)
+            handle.flush()  # a reader during the run finds the headers at least
+            machine_handle.flush()
             self._cpu_percents()  # the first reading of each process only primes it
+            machine = MachineCpu()
             while not self._stop.wait(self.interval_s) and time.monotonic() < deadline:
                 now = time.time()
                 for pid, name, percent in self._cpu_percents():
@@ -278,7 +320,12 @@ class GeneratorSampler:
                     row = [f"{now:.3f}", name, f"{percent:.1f}", "", "", "", shown]
                     writer.writerow(row)
                     self.rows += 1
+                busy, steal = machine.read()
+                machine_writer.writerow(
+                    [f"{now:.3f}", f"{busy:.3f}", f"{steal:.3f}", machine.cpus]
+                )
                 handle.flush()
+                machine_handle.flush()
 
     def _runnable_percent(self, pid: int, now: float) -> float | None:
         """Share of the time since the last reading the main thread ran or queued."""

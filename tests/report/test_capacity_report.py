@@ -145,16 +145,20 @@ def test_outside_cpu_samples_stand_in_for_the_generators_own_health(tmp_path: Pa
 
 
 def check_run(
-    tmp_path: Path, sockets: int, scale: float = 1.0, p99: float = P99_OK
+    tmp_path: Path,
+    sockets: int,
+    scale: float = 1.0,
+    p99: float = P99_OK,
+    other_cores: float | None = None,
 ) -> Path:
     truth = Truth(
         us_per_delivery=30.0 * scale,
         us_per_socket_second=2.0 * scale,
         us_per_handshake=400.0 * scale,
         us_per_inbound=60.0 * scale,
-        steps=[SyntheticStep(sockets, p99)],
+        steps=[SyntheticStep(sockets, p99, other_cores=other_cores)],
     )
-    return write_run(tmp_path / f"check-{scale}-{p99}", truth)
+    return write_run(tmp_path / f"check-{scale}-{p99}-{other_cores}", truth)
 
 
 def test_a_re_run_at_the_recommendation_that_matches_passes_the_check(
@@ -185,6 +189,59 @@ def test_a_re_run_that_costs_more_or_breaks_the_objective_fails_the_check(
                       expect=EXIT_CHECK_FAILED)  # fmt: skip
     assert document["check"]["passed"] is False
     assert any(reason in text for text in document["check"]["reasons"]), document["check"]
+
+
+def test_a_check_on_a_quiet_machine_says_what_else_ran_and_holds(tmp_path: Path) -> None:
+    plan = knee_run(tmp_path)
+    recommended = report(plan)["recommended_connections_per_instance"]
+    quiet = check_run(tmp_path, recommended, other_cores=0.05)
+    document = report(quiet, "--check", str(plan))
+    assert document["check"]["passed"] is True, document["check"]
+    step = document["steps"][0]
+    assert step["generator"]["cpu_cores"] == pytest.approx(0.8)  # two processes at 40%
+    assert step["machine"]["other_cores"] == pytest.approx(0.05, abs=0.005)
+    checked = document["check"]["steps"][0]
+    assert checked["other_cpu_cores"] == pytest.approx(0.05, abs=0.005)
+    statement = document["measured_on"]["statement"]
+    assert "other processes took at most 0.05 cores of the machine" in statement
+
+
+def test_a_check_while_other_processes_took_the_cpu_could_not_be_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = knee_run(tmp_path)
+    recommended = report(plan)["recommended_connections_per_instance"]
+    capsys.readouterr()
+    busy = check_run(tmp_path, recommended, scale=1.3, other_cores=0.6)
+    check = report(busy, "--check", str(plan), expect=EXIT_CHECK_FAILED)["check"]
+    assert check["passed"] is False and check["busy_machine"] is True
+    assert check["objective_held"] is True
+    assert "other processes took up to 0.60 cores" in " ".join(check["reasons"])
+    out = capsys.readouterr().out
+    assert "check: The plan could not be checked" in out
+    assert "+30%" not in out  # no cost verdict from a contended measurement
+
+
+def test_plan_steps_measured_while_other_processes_took_the_cpu_are_flagged(
+    tmp_path: Path,
+) -> None:
+    steps = [SyntheticStep(users, P99_OK, other_cores=0.0) for users in (200, 400, 800)]
+    steps[1].other_cores = 0.7
+    run = write_run(tmp_path / "busy", Truth(steps=steps))
+    document = report(run)
+    assert [s["machine"]["other_cores"] for s in document["steps"]] == pytest.approx(
+        [0.0, 0.7, 0.0], abs=0.005
+    )
+    flagged = [c for c in document["caveats"] if "Other processes took up to 0.70" in c]
+    assert flagged and "at 400 open sockets" in flagged[0]
+
+
+def test_a_run_without_machine_samples_says_nothing_of_other_processes(
+    tmp_path: Path,
+) -> None:
+    document = report(knee_run(tmp_path))
+    assert all(s["machine"] is None for s in document["steps"])
+    assert "other processes" not in document["measured_on"]["statement"]
 
 
 def test_a_check_against_a_run_without_a_report_is_refused(tmp_path: Path) -> None:

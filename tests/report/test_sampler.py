@@ -20,7 +20,16 @@ import pytest
 from tests.support.clients import open_socket
 from tests.support.servers import RunningServer, ServerProcess, free_port, wait_until
 from wsharness.contract import names
-from wsharness.sampler import CSV_HEADER, METRICS_FILE, MetricsSampler, query_prometheus
+from wsharness.report.inputs import read_generators, read_machine
+from wsharness.sampler import (
+    CSV_HEADER,
+    GENERATOR_FILE,
+    MACHINE_FILE,
+    METRICS_FILE,
+    GeneratorSampler,
+    MetricsSampler,
+    query_prometheus,
+)
 
 REPO = Path(__file__).parents[2]
 
@@ -224,3 +233,36 @@ def test_every_scrape_is_flushed_while_running(tmp_path: Path) -> None:
         endpoint.terminate()
         endpoint.wait(10)
     assert set(values(tmp_path, names.PROM_OPEN_CONNECTIONS)) == {7.0}
+
+
+BURN_SECONDS = "30"  # the burner's own bound; it is killed as soon as the test has seen it
+BURNER = """
+import sys, time
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    pass
+"""
+
+
+def test_the_generator_sampler_records_what_the_whole_machine_is_busy_with(
+    tmp_path: Path,
+) -> None:
+    """A process outside the watched tree burning a core shows in ``machine.csv``."""
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    burner = subprocess.Popen([sys.executable, "-c", BURNER, BURN_SECONDS])
+    sampler = GeneratorSampler(idle.pid, tmp_path, interval_s=0.2).start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(read_machine(tmp_path / MACHINE_FILE)) < 6:
+            assert time.monotonic() < deadline, "no machine samples"
+            time.sleep(0.1)
+    finally:
+        sampler.stop()
+        for process in (idle, burner):
+            process.kill()
+            process.wait()
+    machine = read_machine(tmp_path / MACHINE_FILE)
+    assert max(row.busy_cores for row in machine) > 0.8  # the burner's core
+    assert all(row.busy_cores <= (os.cpu_count() or 1) + 0.1 for row in machine)
+    watched = read_generators(tmp_path / GENERATOR_FILE)
+    assert watched and all((row.cpu_percent or 0.0) < 20 for row in watched)

@@ -19,10 +19,12 @@ def test_demo_run_ends_with_a_plan_that_agrees_with_its_steps(tmp_path: Path) ->
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (run_dir,) = list(tmp_path.iterdir())
     for name in ("report.html", "report.md", "report.json", "server_metrics.csv",
-                 "locust_steps.csv", "generator_processes.csv", "run.json"):  # fmt: skip
+                 "locust_steps.csv", "generator_processes.csv", "machine.csv",
+                 "run.json"):  # fmt: skip
         assert (run_dir / name).is_file(), name
     assert str(run_dir / "report.html") in completed.stdout
     assert "server limit, measured on 3 capacity steps" in completed.stdout
+    assert "other processes took at most" in completed.stdout
     report = json.loads((run_dir / "report.json").read_text())
 
     steps = report["steps"]
@@ -30,6 +32,10 @@ def test_demo_run_ends_with_a_plan_that_agrees_with_its_steps(tmp_path: Path) ->
     for step in steps:  # the server held the step's sockets (Locust's users) steadily
         assert step["open_sockets"] >= 0.8 * step["users"], step
         assert step["generator"]["processes"] >= 2, "two Locust workers sampled"
+        # the machine's CPU: the server's and the generators' share of it, and the rest
+        machine = step["machine"]
+        assert machine["busy_cores"] >= step["server_cpu_cores"], step
+        assert machine["other_cores"] is not None and machine["other_cores"] >= 0, step
     # Both measures of the generators: their own (CPU, loop lag) and the runner's.
     assert report["generator_health"]["source"] == (
         "locust_generators.csv + generator_processes.csv"

@@ -175,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PLAN_RUN",
         help="judge this run (re-run at PLAN_RUN's recommendation) against its plan; "
-        f"exit {EXIT_CHECK_FAILED} if the plan did not hold",
+        f"exit {EXIT_CHECK_FAILED} if the plan did not hold or could not be checked",
     )
     parser.add_argument("--jaeger-url", default=None, help="e.g. http://localhost:16686")
     parser.add_argument("--jaeger-service", default="wsharness-locust")

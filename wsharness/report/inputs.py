@@ -19,6 +19,8 @@ Capacity runs add, each read when present:
   per second: ``time, process, cpu_percent, loop_lag_ms, sockets, deliveries_per_s``)
   and ``generator_processes.csv`` (the Locust processes' CPU and time runnable,
   sampled from outside by the runner; no loop lag), both read when present;
+- ``machine.csv`` (the whole machine's busy and stolen cores each second, written by
+  the runner beside ``generator_processes.csv``): what else the machine was doing;
 - ``run.json``: how the run was made (runner, machine, server settings, Locust
   options), written by ``make demo``.
 
@@ -47,7 +49,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsharness.sampler import GENERATOR_FILE, METRICS_FILE, Sample, parse_labels
+from wsharness.sampler import (
+    GENERATOR_FILE,
+    MACHINE_COLUMNS,
+    MACHINE_FILE,
+    METRICS_FILE,
+    Sample,
+    parse_labels,
+)
 
 AGGREGATED = "Aggregated"
 HISTORY_SUFFIX = "_stats_history.csv"
@@ -148,6 +157,15 @@ class GeneratorRow:
 
 
 @dataclass(frozen=True)
+class MachineRow:
+    """One second of the whole machine: cores busy (stolen time included), stolen."""
+
+    time: float
+    busy_cores: float
+    steal_cores: float
+
+
+@dataclass(frozen=True)
 class DeliveryCounts:
     """The run's exact delivery counts: the last ``total`` row of ``_deliveries.csv``.
 
@@ -205,6 +223,7 @@ class RunInputs:
     planned_steps: tuple[PlannedStep, ...] = ()
     generators: tuple[GeneratorRow, ...] = ()
     generator_source: str = ""  # which file, or "" when generator health is unknown
+    machine: tuple[MachineRow, ...] = ()  # empty: the machine's CPU was not recorded
     run_info: dict[str, Any] = field(default_factory=dict)
     server_metrics: bool = True  # False: no server_metrics.csv (a server without /metrics)
     deliveries: DeliveryCounts | None = None
@@ -368,6 +387,21 @@ def read_generators(path: Path) -> tuple[GeneratorRow, ...]:
         raise ReportInputError(f"{path}: not a generator health file ({error})") from None
 
 
+def read_machine(path: Path) -> tuple[MachineRow, ...]:
+    """The machine's CPU each second; empty when the file is absent."""
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(
+            MachineRow(
+                float(row["time"]), float(row["busy_cores"]), float(row["steal_cores"])
+            )
+            for row in _rows(path, MACHINE_COLUMNS)
+        )
+    except ValueError as error:
+        raise ReportInputError(f"{path}: not a machine CPU file ({error})") from None
+
+
 def generator_health(run_dir: Path, prefix: str) -> tuple[tuple[GeneratorRow, ...], str]:
     """Every health sample of the run's load generators, and the files they came from.
 
@@ -483,6 +517,7 @@ def load_run(run_dir: Path) -> RunInputs:
         planned_steps=read_planned_steps(Path(f"{base}{STEPS_SUFFIX}")),
         generators=generators,
         generator_source=generator_source,
+        machine=read_machine(run_dir / MACHINE_FILE),
         run_info=read_run_info(run_dir / RUN_INFO_FILE),
         deliveries=read_deliveries(Path(f"{base}{DELIVERIES_SUFFIX}")),
         socket_completeness=read_socket_completeness(Path(f"{base}{COMPLETENESS_SUFFIX}")),

@@ -517,7 +517,7 @@ def render_html(
 up to {findings.max_open_sockets:.0f} open sockets</p>
 {_cards(findings)}
 <div class="findings"><ul>
-<li>{escape(measured_on_sentence(inputs))}</li>
+<li>{escape(measured_on_sentence(inputs, findings.steps))}</li>
 <li>{escape(knee_sentence(findings))}</li>
 <li>Memory: {escape(memory_sentence(findings))}</li>
 <li>{escape(recommendation_sentence(findings))}</li>

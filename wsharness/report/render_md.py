@@ -169,7 +169,7 @@ def render_markdown(
         f"rate ≤ {objective.error_rate:.2%}, judged per {judged} against the server's "
         "open sockets.",
         "",
-        measured_on_sentence(inputs),
+        measured_on_sentence(inputs, findings.steps),
         "",
         f"- {knee_sentence(findings)}",
         f"- Memory: {memory_sentence(findings)}",

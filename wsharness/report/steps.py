@@ -20,7 +20,12 @@ Each step gets:
   and such a step never sets the knee.  Sampled from outside (no loop lag), a process
   whose main thread was runnable (running or queued for a CPU) more than 85% of the
   hold counts as saturated too: on a busy machine it wanted more CPU than it got.
-  ``None`` when health was not recorded.
+  ``None`` when health was not recorded;
+- the machine's view (when the runner recorded ``machine.csv``): the cores the whole
+  machine kept busy, and of those the *other* cores, taken by neither the server nor
+  the load generators.  Server and generators on one machine share its CPUs, so a
+  step in which other processes took much CPU measured the server on a busier
+  machine than the plan assumes.
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ from dataclasses import dataclass
 
 from wsharness.contract import names
 from wsharness.report.histograms import BucketTimeline, histogram_quantile
-from wsharness.report.inputs import AGGREGATED, GeneratorRow, HistoryRow, RunInputs
+from wsharness.report.inputs import (
+    AGGREGATED,
+    GeneratorRow,
+    HistoryRow,
+    MachineRow,
+    RunInputs,
+)
 from wsharness.report.objective import Judgement, Objective, Percentiles, judge_latency
 from wsharness.report.series import counter_timeline, mean_over, rate_over, value_at
 from wsharness.sampler import Sample
@@ -75,6 +86,9 @@ class ServerLoad:
         )
 
 
+BUSY_MACHINE_CORES = 0.25  # other processes' CPU past which a step's CPU is suspect
+
+
 @dataclass(frozen=True)
 class GeneratorHealth:
     """The load generators over a span: whether any of them was saturated."""
@@ -85,6 +99,16 @@ class GeneratorHealth:
     worst_lag_ms: float | None
     processes: int
     saturated: tuple[str, ...] = ()
+    cpu_cores: float | None = None  # all generator processes together
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """The whole machine over a span, and what of it neither server nor generator took."""
+
+    busy_cores: float  # stolen time included
+    steal_cores: float
+    other_cores: float | None  # None: the server's or the generators' CPU is unknown
 
 
 NOT_RECORDED = GeneratorHealth(False, False, None, None, 0)
@@ -97,6 +121,7 @@ class Step(Judgement):
     span: Span
     load: ServerLoad
     generator: GeneratorHealth
+    machine: MachineLoad | None = None  # None: the machine's CPU was not recorded
 
     @property
     def open_sockets(self) -> float:
@@ -105,6 +130,17 @@ class Step(Judgement):
     @property
     def generator_bound(self) -> bool:
         return self.generator.bound
+
+    @property
+    def other_cores(self) -> float | None:
+        """Cores other processes took on the machine (None: not recorded)."""
+        return None if self.machine is None else self.machine.other_cores
+
+    @property
+    def busy_machine(self) -> bool:
+        """Other processes took more than :data:`BUSY_MACHINE_CORES` during the step."""
+        other = self.other_cores
+        return other is not None and other > BUSY_MACHINE_CORES
 
 
 # --- spans ----------------------------------------------------------------------
@@ -173,10 +209,12 @@ def generator_health(
     lag: dict[str, list[float]] = defaultdict(list)
     runnable: dict[str, list[float]] = defaultdict(list)
     per_source: dict[str, set[str]] = defaultdict(set)
+    source_of: dict[str, str] = {}
     for row in rows:
         if start <= row.time <= end:
             name = f"{row.process} ({row.source})" if row.source else row.process
             per_source[row.source].add(row.process)
+            source_of[name] = row.source
             for values, value in (
                 (cpu, row.cpu_percent),
                 (lag, row.loop_lag_ms),
@@ -192,6 +230,9 @@ def generator_health(
     mean_cpu = {p: statistics.fmean(v) for p, v in cpu.items()}
     median_lag = {p: statistics.median(v) for p, v in lag.items()}
     mean_runnable = {p: statistics.fmean(v) for p, v in runnable.items()}
+    percent_by_source: dict[str, float] = defaultdict(float)
+    for name, percent in mean_cpu.items():
+        percent_by_source[source_of[name]] += percent
     saturated = tuple(
         p
         for p in processes
@@ -206,7 +247,27 @@ def generator_health(
         worst_lag_ms=max(median_lag.values(), default=None),
         processes=process_count,
         saturated=saturated,
+        cpu_cores=max(percent_by_source.values()) / 100 if percent_by_source else None,
     )
+
+
+def machine_load(
+    rows: Sequence[MachineRow],
+    start: float,
+    end: float,
+    server_cores: float | None,
+    generator_cores: float | None,
+) -> MachineLoad | None:
+    """Mean busy cores over [start, end]; other: less the server's and generators'."""
+    inside = [row for row in rows if start <= row.time <= end]
+    if not inside:
+        return None
+    busy = statistics.fmean(row.busy_cores for row in inside)
+    steal = statistics.fmean(row.steal_cores for row in inside)
+    other = None
+    if server_cores is not None and generator_cores is not None:
+        other = max(busy - server_cores - generator_cores, 0.0)
+    return MachineLoad(busy, steal, other)
 
 
 # --- the client's view --------------------------------------------------------------
@@ -259,6 +320,10 @@ def measure(
     p99, within, reason = judge_latency(latency, requests, failures, objective)
     if objective.request_name not in latency and span.kind == "step":  # none delivered
         within, reason = False, f"no '{objective.request_name}' completed in the step"
+    load = server.load(span.start, span.end)
+    generator = generator_health(
+        inputs.generators, span.start, span.end, bool(inputs.generator_source)
+    )
     return Step(
         span=span,
         requests=requests,
@@ -267,9 +332,10 @@ def measure(
         objective_p99_ms=p99,
         within_objective=within,
         reason=reason,
-        load=server.load(span.start, span.end),
-        generator=generator_health(
-            inputs.generators, span.start, span.end, bool(inputs.generator_source)
+        load=load,
+        generator=generator,
+        machine=machine_load(
+            inputs.machine, span.start, span.end, load.cpu_cores, generator.cpu_cores
         ),
         server_lag_p99_ms=server.p99_ms(server.lag, span.start, span.end),
         fanout_p99_ms=server.p99_ms(server.fanout, span.start, span.end),

@@ -10,6 +10,7 @@ report says it was not recorded).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from wsharness.report.analysis import Findings, Window
@@ -17,7 +18,12 @@ from wsharness.report.costs import COLUMN_LABELS, UnitCosts
 from wsharness.report.deliveries import deliveries_document
 from wsharness.report.inputs import NO_SERVER_METRICS, RunInputs
 from wsharness.report.plan import Plan, Rate
-from wsharness.report.steps import LOCUST_PERCENTILE_WINDOW_S, Step
+from wsharness.report.steps import (
+    BUSY_MACHINE_CORES,
+    LOCUST_PERCENTILE_WINDOW_S,
+    MachineLoad,
+    Step,
+)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -84,14 +90,14 @@ def generator_sentence(findings: Findings) -> str:
     )
 
 
-def measured_on_sentence(inputs: RunInputs) -> str:
+def measured_on_sentence(inputs: RunInputs, steps: Sequence[Step] = ()) -> str:
     """What machine and load generator the figures were measured on."""
     info = inputs.run_info
     if not info:
-        return (
-            "Measured on: the run's server and load generator (not described: the run "
-            "has no run.json)."
-        )
+        parts = [
+            "the run's server and load generator (not described: the run has no run.json)"
+        ]
+        return "Measured on: " + "; ".join(parts + _other_processes(steps)) + "."
     machine = info.get("machine", {})
     server = info.get("server", {})
     generator = info.get("generator", {})
@@ -106,7 +112,19 @@ def measured_on_sentence(inputs: RunInputs) -> str:
     if server.get("test_settings"):
         settings = ", ".join(f"{k}={v}" for k, v in server["test_settings"].items())
         parts.append(f"test-only server settings {settings}")
-    return "Measured on: " + "; ".join(parts) + "."
+    return "Measured on: " + "; ".join(parts + _other_processes(steps)) + "."
+
+
+def _other_processes(steps: Sequence[Step]) -> list[str]:
+    """What else the machine ran, when the runner recorded ``machine.csv``."""
+    other = [s.other_cores for s in steps if s.other_cores is not None]
+    if not other:
+        return []
+    point = "step" if steps[0].span.kind == "step" else "window"
+    return [
+        f"other processes took at most {max(other):.2f} cores of the machine in any "
+        f"{point} (machine.csv)"
+    ]
 
 
 def caveats(findings: Findings) -> list[str]:
@@ -150,6 +168,16 @@ def caveats(findings: Findings) -> list[str]:
             f"The server never used more than {busiest:.0%} of a core while the objective "
             "was broken: the load generator may be the bottleneck (check Locust's CPU; "
             "spread the load with --processes or workers)."
+        )
+    busy = [s for s in findings.steps if s.busy_machine]
+    if busy:
+        where = ", ".join(f"{s.open_sockets:.0f}" for s in busy)
+        most = max(s.other_cores or 0.0 for s in busy)
+        notes.append(
+            f"Other processes took up to {most:.2f} cores of the machine (more than "
+            f"{BUSY_MACHINE_CORES}) while {len(busy)} {_points(findings)} ran (at {where} "
+            "open sockets): the server's CPU there was measured on a busier machine than "
+            "the rest, which inflates its unit costs. Re-run on a quiet machine."
         )
     if findings.memory is not None and findings.memory.r_squared < UNCERTAIN_FIT_R_SQUARED:
         notes.append(
@@ -227,6 +255,7 @@ def step_document(step: Step, costs: UnitCosts | None) -> dict[str, Any]:
             "busiest_cpu_percent": _rounded(generator.busiest_cpu_percent, 1),
             "worst_loop_lag_ms": _rounded(generator.worst_lag_ms, 1),
             "saturated": list(generator.saturated),
+            "cpu_cores": _rounded(generator.cpu_cores, 4),
         },
         "requests": step.requests,
         "failures": step.failures,
@@ -246,6 +275,17 @@ def step_document(step: Step, costs: UnitCosts | None) -> dict[str, Any]:
         "memory_bytes": _rounded(load.memory_bytes, 0),
         "server_publish_lag_p99_ms": _rounded(step.server_lag_p99_ms),
         "server_fanout_p99_ms": _rounded(step.fanout_p99_ms),
+        "machine": _machine_document(step.machine),
+    }
+
+
+def _machine_document(machine: MachineLoad | None) -> dict[str, Any] | None:
+    if machine is None:
+        return None
+    return {
+        "busy_cores": round(machine.busy_cores, 4),
+        "steal_cores": round(machine.steal_cores, 4),
+        "other_cores": _rounded(machine.other_cores, 4),
     }
 
 
@@ -397,7 +437,10 @@ def report_document(findings: Findings, inputs: RunInputs) -> dict[str, Any]:
             "source": findings.generator_source or None,
             "statement": generator_sentence(findings),
         },
-        "measured_on": {**inputs.run_info, "statement": measured_on_sentence(inputs)},
+        "measured_on": {
+            **inputs.run_info,
+            "statement": measured_on_sentence(inputs, findings.steps),
+        },
         "caveats": caveats(findings),
         "windows": [_window_document(w) for w in findings.windows],
         "closes_by_code": findings.closes_by_code,
