@@ -126,7 +126,8 @@ def check_against(
     measured = [c.measured_cores for c in checked if c.measured_cores is not None]
     predicted = sum(c.predicted_cores for c in checked if c.measured_cores is not None)
     ratio = sum(measured) / predicted if measured and predicted > 0 else None
-    busy = [c.other_cores for c in checked if (c.other_cores or 0.0) > BUSY_MACHINE_CORES]
+    others = [c.other_cores for c in checked if c.other_cores is not None]
+    busy = [other for other in others if other > BUSY_MACHINE_CORES]
     costs_agree = ratio is not None and abs(ratio - 1) <= TOLERANCE and not busy
     if busy:
         reasons.append(
