@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 
 import gevent
 import websocket
+from gevent import monkey
 from gevent.event import Event
 
 from wsharness.contract.protocol import CloseCode
@@ -84,6 +85,18 @@ def open_tcp(
         raise
 
 
+def _kernel_epoll() -> type[select.epoll] | None:
+    """``select.epoll``, which gevent's patching (Locust's) hides from ``select``."""
+    try:
+        epoll: type[select.epoll] = monkey.get_original("select", "epoll")
+    except AttributeError:  # not Linux
+        return None
+    return epoll
+
+
+EPOLL = _kernel_epoll()
+
+
 class FanIn:
     """One ``epoll`` set for the process's plain sockets, read by one gevent watcher.
 
@@ -94,7 +107,8 @@ class FanIn:
     MAX_EVENTS = 1024
 
     def __init__(self) -> None:
-        self._epoll = select.epoll()
+        assert EPOLL is not None, "FanIn.get() makes one only where epoll exists"
+        self._epoll = EPOLL()
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), _READ)
         self._watcher.start(self._ready)
@@ -103,11 +117,16 @@ class FanIn:
     @classmethod
     def get(cls) -> FanIn | None:
         """The process's set (made on first use, again after a fork); None without epoll."""
-        if not hasattr(select, "epoll"):
+        if EPOLL is None:
             return None
         if cls._instance is None or cls._instance._pid != os.getpid():
             cls._instance = cls()
         return cls._instance
+
+    @property
+    def watching(self) -> int:
+        """How many sockets the set holds."""
+        return len(self._callbacks)
 
     def watch(self, fd: int) -> _Watch:
         return _Watch(self, fd)
