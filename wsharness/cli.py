@@ -1,4 +1,9 @@
-"""The ``wsharness`` console script: one sub-command per module that registers it."""
+"""The ``wsharness`` console script: one sub-command per module that registers it.
+
+Only the module of the command being run is imported (``wsharness serve`` does not
+load the report's numpy and scipy: a server process carries only what it serves
+with); ``wsharness --help`` imports them all to list them.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,31 @@ import sys
 from collections.abc import Sequence
 
 # Each module has ``register(subparsers)`` adding its sub-command with a ``run`` default.
-COMMAND_MODULES = (
-    "wsharness.server.command",
-    "wsharness.token_command",
-    "wsharness.publish_command",
-    "wsharness.report.command",
-    "wsharness.sample_command",
-)
+COMMAND_MODULES = {
+    "serve": "wsharness.server.command",
+    "token": "wsharness.token_command",
+    "publish": "wsharness.publish_command",
+    "report": "wsharness.report.command",
+    "sample": "wsharness.sample_command",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` alone, or for every command when it is not one."""
     parser = argparse.ArgumentParser(
         prog="wsharness", description="WebSocket load-testing and observability harness"
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    names = [command] if command in COMMAND_MODULES else list(COMMAND_MODULES)
+    for name in names:
+        importlib.import_module(COMMAND_MODULES[name]).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments else None
+    args = build_parser(command).parse_args(arguments)
     return int(args.run(args) or 0)
 
 

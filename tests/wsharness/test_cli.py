@@ -79,3 +79,20 @@ def test_sample_scrapes_a_running_server_into_the_run_directory(tmp_path) -> Non
     rows = (tmp_path / "run" / "server_metrics.csv").read_text().splitlines()
     assert rows[0].startswith("timestamp")
     assert any(",wsh_open_connections," in row for row in rows)
+
+
+def test_serve_loads_only_the_server_not_the_reports_numerical_stack() -> None:
+    """A server process carries what it serves with (memory, GC scans), not scipy."""
+    probe = (
+        "import sys\n"
+        "from wsharness.cli import build_parser\n"
+        "build_parser('serve').parse_args(['serve'])\n"
+        "import wsharness.server.app\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'scipy', 'yaml'}))"
+    )
+    served = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, check=True)  # fmt: skip
+    assert served.stdout.strip() == "[]"
+    listing = wsharness("--help")
+    for command in ("serve", "token", "publish", "report", "sample"):
+        assert command in listing.stdout
