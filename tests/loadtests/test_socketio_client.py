@@ -15,7 +15,7 @@ from tests.support.node_peers import NodePeer
 
 GAP = ("deliver", "Gap('gap: missing sequence number')")
 LOCUSTFILE = '''
-from wsharness.loadclient.suite import IdleUser, PublisherUser
+from wsharness.loadclient.suite import IdleUser, PublisherUser, WebSocketUser
 from locust import task
 
 
@@ -33,8 +33,11 @@ class LeftOut(IdleUser):
         self.client.url += "&room=none"
 
 
-class Wanderer(IdleUser):
-    """Out of the room for 1.5 s (15 publishes at 10/s), then back in it."""
+class Wanderer(WebSocketUser):
+    """Out of the room for 1.5 s (15 publishes at 10/s), then back in it.
+
+    Not an IdleUser: Locust would pick between its idle task and this one.
+    """
 
     fixed_count = 1
 
