@@ -43,6 +43,7 @@ class CheckedStep:
     measured_cores: float | None
     predicted_cores: float
     other_cores: float | None = None  # other processes' CPU on the machine
+    busy_machine: bool = False  # they took more than BUSY_MACHINE_CORES
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _checked(step: Step, costs: UnitCosts | None) -> CheckedStep:
         load.cpu_cores,
         predicted,
         step.other_cores,
+        step.busy_machine,
     )
 
 
@@ -126,8 +128,7 @@ def check_against(
     measured = [c.measured_cores for c in checked if c.measured_cores is not None]
     predicted = sum(c.predicted_cores for c in checked if c.measured_cores is not None)
     ratio = sum(measured) / predicted if measured and predicted > 0 else None
-    others = [c.other_cores for c in checked if c.other_cores is not None]
-    busy = [other for other in others if other > BUSY_MACHINE_CORES]
+    busy = [c.other_cores or 0.0 for c in checked if c.busy_machine]
     costs_agree = ratio is not None and abs(ratio - 1) <= TOLERANCE and not busy
     if busy:
         reasons.append(
